@@ -1,0 +1,5 @@
+"""`mcom` commands of the catalog module."""
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,45 @@
+"""``mcom``: the connector's command line (the seed's ``bin/magento``), colon-named commands."""
+
+from __future__ import annotations
+
+import click
+
+from mcom import __version__
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, "-V", "--version", prog_name="mcom")
+def main() -> None:
+    """mcom — the OMS Connector.
+
+    Instance root: $MCOM_ROOT (default: the current directory) with etc/env.toml,
+    var/mcom.sqlite3 and var/log/mcom-connector.log.
+    """
+
+
+def _register() -> None:
+    from mcom.cli import setup as setup_cmds
+    from mcom.cli import serve as serve_cmds
+
+    for mod in (setup_cmds, serve_cmds):
+        for cmd in mod.COMMANDS:
+            main.add_command(cmd)
+    from mcom.catalog import commands as catalog_cmds
+    from mcom.inventory import commands as inventory_cmds
+    from mcom.sales import commands as sales_cmds
+    from mcom.service_bus import commands as bus_cmds
+
+    for mod in (bus_cmds, sales_cmds, catalog_cmds, inventory_cmds):
+        for cmd in getattr(mod, "COMMANDS", []):
+            main.add_command(cmd)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,5 @@
+"""`serve` and `cron:run`: web + cron worker."""
+
+import click
+
+COMMANDS: list[click.Command] = []

@@ -1,0 +1,1 @@
+"""Cron jobs and outbound method declarations of the service_bus module."""

@@ -1,0 +1,108 @@
+"""The message log ``mcom_logged_messages_queue``: every inbound and outbound message.
+
+Inbound rows are written by the endpoint before they are acknowledged; outbound rows are
+written in the caller's transaction (outbox) before anything is sent. The worker processes
+them in id order per ``entity_key``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class LoggedMessage(models.Model):
+    IN = "in"
+    OUT = "out"
+    DIRECTIONS = [(IN, "Incoming"), (OUT, "Outgoing")]
+
+    NEW = "new"
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    RETRY = "retry"
+    ERROR = "error"
+    IGNORED = "ignored"
+    STATUSES = [
+        (NEW, "New"),
+        (PROCESSING, "Processing"),
+        (COMPLETE, "Complete"),
+        (RETRY, "Retry"),
+        (ERROR, "Error"),
+        (IGNORED, "Ignored"),
+    ]
+    #: statuses that still wait for the worker
+    PENDING = (NEW, RETRY, PROCESSING)
+    #: statuses that are final
+    FINISHED = (COMPLETE, IGNORED)
+
+    # Outbound communication type (oms-protocol.md §7): sync query, async command, broadcast event.
+    KIND_REMOTE = "remote"
+    KIND_DELEGATE = "delegate"
+    KIND_EVENT = "event"
+    KIND_BUS = "bus"
+    KINDS = [(KIND_REMOTE, "remote"), (KIND_DELEGATE, "delegate"), (KIND_EVENT, "event"), (KIND_BUS, "bus")]
+
+    direction = models.CharField(max_length=3, choices=DIRECTIONS)
+    topic = models.CharField(max_length=128, help_text="JSON-RPC method")
+    message_id = models.CharField(max_length=64, help_text="JSON-RPC id (ours for outbound, the bus's for inbound)")
+    kind = models.CharField(max_length=8, choices=KINDS, blank=True)
+    entity_key = models.CharField(max_length=191, help_text="messages of one key are processed in order")
+    dedupe_key = models.CharField(
+        max_length=191, null=True, blank=True, help_text="outbound: a newer waiting message with the same key replaces this one"
+    )
+    payload = models.TextField(help_text="the params object as JSON (inbound: the exact received body)")
+    status = models.CharField(max_length=16, choices=STATUSES, default=NEW)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    result = models.TextField(blank=True, help_text="outcome (handler report or OMS answer) as JSON")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mcom_logged_messages_queue"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["direction", "message_id"], name="mcom_lmq_direction_message_id"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="mcom_lmq_status_next"),
+            models.Index(fields=["entity_key", "id"], name="mcom_lmq_entity"),
+            models.Index(fields=["created_at"], name="mcom_lmq_created"),
+            models.Index(fields=["topic"], name="mcom_lmq_topic"),
+            models.Index(fields=["dedupe_key"], name="mcom_lmq_dedupe"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.topic} #{self.pk} ({self.status})"
+
+
+class Registration(models.Model):
+    """History of registrations with the bus (latest first): what was sent, when, outcome."""
+
+    application_id = models.CharField(max_length=32)
+    url = models.CharField(max_length=512)
+    topics = models.JSONField(default=list)
+    labels = models.JSONField(default=dict)
+    ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class CronJobState(models.Model):
+    """Last and next run of each cron job; ``locked_until`` keeps overlapping runs apart."""
+
+    name = models.CharField(max_length=64, unique=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "mcom_cron_schedule"

@@ -1,0 +1,164 @@
+"""Explicit registries filled at app-ready time: inbound handlers, outbound hooks, cron jobs.
+
+Domain apps register in their ``handlers.py`` / ``cron.py`` (imported from ``AppConfig.ready``)::
+
+    @inbound(methods.ORDER_UPDATED, module="sales", entity_key=lambda p: f"order:{p['order']['id']}")
+    def order_updated(message: InboundMessage) -> dict | None: ...
+
+A duplicate registration raises. Only handlers of modules enabled in ``env.toml`` are routed and
+subscribed to; a message for a disabled module's method is answered "method not found".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mcom import envconfig
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """What a handler receives: the logged row's id, method, id and decoded params."""
+
+    log_id: int
+    method: str
+    message_id: str
+    params: Mapping[str, Any]
+    attempts: int
+    received_at: datetime
+
+
+Handler = Callable[[InboundMessage], "dict[str, Any] | None"]
+EntityKeyFn = Callable[[Mapping[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class InboundRoute:
+    method: str
+    module: str
+    handler: Handler
+    entity_key: EntityKeyFn
+    synchronous_answer: bool = False  # queries answered in the HTTP response (carrier shipping details)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What outbound hooks receive after a send attempt."""
+
+    log_id: int
+    method: str
+    message_id: str
+    entity_key: str
+    params: Mapping[str, Any]
+    attempts: int
+
+
+SentHook = Callable[[OutboundMessage, Any], None]
+FailedHook = Callable[[OutboundMessage, str, bool], None]  # (message, error, will_retry)
+
+
+@dataclass(frozen=True)
+class OutboundRoute:
+    method: str
+    module: str
+    kind: str  # LoggedMessage.KIND_*
+    on_sent: SentHook | None = None
+    on_failed: FailedHook | None = None
+
+
+@dataclass(frozen=True)
+class CronJob:
+    name: str
+    every_seconds: float
+    run: Callable[[], Any]
+    module: str | None = None  # None = always on
+
+
+@dataclass
+class _Registry:
+    inbound: dict[str, InboundRoute] = field(default_factory=dict)
+    outbound: dict[str, OutboundRoute] = field(default_factory=dict)
+    cron: dict[str, CronJob] = field(default_factory=dict)
+
+
+_registry = _Registry()
+
+
+class DuplicateRegistration(RuntimeError):
+    pass
+
+
+def _default_entity_key(params: Mapping[str, Any]) -> str:
+    return "global"
+
+
+def inbound(
+    method: str,
+    *,
+    module: str,
+    entity_key: EntityKeyFn = _default_entity_key,
+    synchronous_answer: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for an inbound ``method`` of ``module``."""
+
+    def deco(fn: Handler) -> Handler:
+        if method in _registry.inbound:
+            raise DuplicateRegistration(f"inbound handler for {method} registered twice")
+        _registry.inbound[method] = InboundRoute(method, module, fn, entity_key, synchronous_answer)
+        return fn
+
+    return deco
+
+
+def outbound(
+    method: str,
+    *,
+    module: str,
+    kind: str,
+    on_sent: SentHook | None = None,
+    on_failed: FailedHook | None = None,
+) -> None:
+    """Declare an outbound ``method`` (its communication kind) and optional result hooks."""
+    if method in _registry.outbound:
+        raise DuplicateRegistration(f"outbound method {method} registered twice")
+    _registry.outbound[method] = OutboundRoute(method, module, kind, on_sent, on_failed)
+
+
+def cron_job(name: str, *, every_seconds: float, module: str | None = None) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    def deco(fn: Callable[[], Any]) -> Callable[[], Any]:
+        if name in _registry.cron:
+            raise DuplicateRegistration(f"cron job {name} registered twice")
+        _registry.cron[name] = CronJob(name, every_seconds, fn, module)
+        return fn
+
+    return deco
+
+
+def _enabled(module: str | None) -> bool:
+    return module is None or module == "service_bus" or envconfig.current().module_enabled(module)
+
+
+def inbound_route(method: str) -> InboundRoute | None:
+    """The route for ``method`` if its module is enabled, else None."""
+    route = _registry.inbound.get(method)
+    return route if route is not None and _enabled(route.module) else None
+
+
+def outbound_route(method: str) -> OutboundRoute | None:
+    return _registry.outbound.get(method)
+
+
+def topics() -> list[str]:
+    """Methods to subscribe to: inbound methods of the enabled modules, sorted."""
+    return sorted(m for m, r in _registry.inbound.items() if _enabled(r.module))
+
+
+def cron_jobs() -> list[CronJob]:
+    return [j for j in _registry.cron.values() if _enabled(j.module)]
+
+
+def all_inbound() -> dict[str, InboundRoute]:
+    return dict(_registry.inbound)

@@ -1,0 +1,5 @@
+"""The inbound endpoint ``/mcom/service-bus``."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,77 @@
+"""Django settings, built from the instance's ``etc/env.toml`` (see :mod:`mcom.envconfig`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcom import envconfig, instance
+from mcom.dburl import database_settings
+from mcom.logconfig import logging_dict
+
+_cfg = envconfig.current()
+ROOT = instance.root()
+BASE_DIR = Path(__file__).resolve().parent
+
+DEBUG = False
+SECRET_KEY = _cfg.service_bus.secret.get_secret_value() or "mcom-insecure-" + str(ROOT)
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "mcom.commerce",
+    "mcom.service_bus",
+    "mcom.sales",
+    "mcom.catalog",
+    "mcom.inventory",
+    "mcom.postsales",
+    "mcom.adminui",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mcom.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ASGI_APPLICATION = "mcom.asgi.application"
+WSGI_APPLICATION = "mcom.wsgi.application"
+
+DATABASES = {"default": database_settings(_cfg.db.url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = ROOT / "var" / "static"
+LOGIN_URL = "/admin/login/"
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+
+LOGGING = logging_dict()

@@ -1,0 +1,1 @@
+"""Test support shipped with mcom (pytest plugin, live servers)."""
