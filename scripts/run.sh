@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Quick start: install mcom, create a demo instance in ./demo (SQLite, sample data), start the
+# sandbox OMS on :8089 and the connector on :8000, already configured to talk to each other.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e .
+MCOM=.venv/bin/mcom
+
+export MCOM_ROOT="${MCOM_ROOT:-$PWD/demo}"
+PORT=${PORT:-8000}
+SANDBOX_PORT=${SANDBOX_PORT:-8089}
+SANDBOX_SECRET=${SANDBOX_SECRET:-sandbox-client-secret}
+mkdir -p "$MCOM_ROOT"
+
+if [ ! -f "$MCOM_ROOT/etc/env.toml" ]; then
+  $MCOM setup:install --no-interaction \
+    --base-url "http://127.0.0.1:$PORT" \
+    --admin-user admin --admin-password admin123 \
+    --service-bus-url "http://127.0.0.1:$SANDBOX_PORT/" \
+    --oauth-server-url "http://127.0.0.1:$SANDBOX_PORT/" \
+    --oauth-client-id mcom --oauth-client-secret "$SANDBOX_SECRET"
+  $MCOM config:set mcom/general/sales_channel_id default
+  $MCOM sampledata:deploy --products 200 --orders 20 --stores 1
+fi
+
+$MCOM oms:sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --client-id mcom --client-secret "$SANDBOX_SECRET" \
+  --db "$MCOM_ROOT/var/sandbox.sqlite3" &
+SANDBOX_PID=$!
+trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT INT TERM
+for _ in $(seq 1 50); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$SANDBOX_PORT/" 2>/dev/null && break; sleep 0.2
+done
+
+$MCOM setup:upgrade   # migrations + registration with the sandbox OMS
+echo
+echo "  Connector admin:  http://127.0.0.1:$PORT/admin/  (admin / admin123) -> MCOM"
+echo "  Sandbox OMS:      http://127.0.0.1:$SANDBOX_PORT/"
+echo "  REST API docs:    http://127.0.0.1:$PORT/api/docs"
+echo
+$MCOM serve --host 127.0.0.1 --port "$PORT"
