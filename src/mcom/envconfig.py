@@ -89,8 +89,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def redact_url(url: str) -> str:
+    """``scheme://user:secret@host/db`` → ``scheme://user:***@host/db`` (for repr, logs and errors)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 class DbConfig(_Section):
     url: str = "sqlite:///var/mcom.sqlite3"
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            yield (key, redact_url(value)) if key == "url" and isinstance(value, str) else (key, value)
 
     @field_validator("url")
     @classmethod
@@ -166,6 +179,9 @@ class QueueConfig(_Section):
     backoff_max_seconds: float = Field(default=3600.0, ge=0)
     batch_size: int = Field(default=200, ge=1)
     message_time_limit: float = Field(default=60.0, gt=0)
+    # A claimed message not finished within this time is taken over by another worker (a worker
+    # that was killed). Renewed before each message, so it only has to exceed message_time_limit.
+    lease_seconds: float = Field(default=300.0, gt=0)
 
 
 class CronConfig(_Section):

@@ -31,11 +31,12 @@ def _register() -> None:
         for cmd in mod.COMMANDS:
             main.add_command(cmd)
     from mcom.catalog import commands as catalog_cmds
+    from mcom.commerce import commands as commerce_cmds
     from mcom.inventory import commands as inventory_cmds
     from mcom.sales import commands as sales_cmds
     from mcom.service_bus import commands as bus_cmds
 
-    for mod in (bus_cmds, sales_cmds, catalog_cmds, inventory_cmds):
+    for mod in (bus_cmds, sales_cmds, catalog_cmds, inventory_cmds, commerce_cmds):
         for cmd in getattr(mod, "COMMANDS", []):
             main.add_command(cmd)
 

@@ -22,16 +22,24 @@ def _migrate() -> int:
     return len(plan)
 
 
+# Admin passwords are checked even when settings declare no validators (the admin is internet-facing).
+ADMIN_PASSWORD_VALIDATORS: list[dict[str, Any]] = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+
 def _create_admin(username: str, password: str, email: str, *, read_only: bool = False) -> bool:
     """Create (or update the password of) a staff user; returns True when created."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.password_validation import validate_password
+    from django.contrib.auth.password_validation import get_password_validators, validate_password
     from django.core.exceptions import ValidationError
 
     if not username.strip():
         raise CommandError("--admin-user must not be empty")
     try:
-        validate_password(password)
+        validate_password(password, password_validators=get_password_validators(ADMIN_PASSWORD_VALIDATORS))
     except ValidationError as e:
         raise CommandError(f"admin password: {' '.join(e.messages)}") from None
     User = get_user_model()

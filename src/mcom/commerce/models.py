@@ -125,6 +125,9 @@ class StockItem(models.Model):
             models.UniqueConstraint(fields=["product", "aggregate"], name="cataloginventory_stock_item_product_agg")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.aggregate_id}: {self.qty}"
+
 
 class StockStatus(models.Model):
     """The storefront stock index, rebuilt from ``cataloginventory_stock_item`` by reindex."""
@@ -139,6 +142,9 @@ class StockStatus(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "aggregate"], name="cataloginventory_stock_status_product_agg")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.aggregate_id}: {'in stock' if self.stock_status else 'out of stock'}"
 
 
 class Order(models.Model):
@@ -245,6 +251,9 @@ class OrderAddress(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "address_type"], name="order_address_type")]
 
+    def __str__(self) -> str:
+        return f"{self.address_type}: {self.firstname} {self.lastname}, {self.city}"
+
 
 class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
@@ -289,6 +298,9 @@ class OrderStatusHistory(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.status} ({self.source})"
+
 
 class Shipment(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
@@ -299,11 +311,17 @@ class Shipment(models.Model):
     shipped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return self.oms_shipment_id or f"shipment {self.pk}"
+
 
 class ShipmentItem(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="items")
     order_item = models.ForeignKey(OrderItem, on_delete=models.CASCADE, related_name="shipment_items")
     qty = models.DecimalField(**QTY)
+
+    def __str__(self) -> str:
+        return f"{self.order_item_id} x {self.qty}"
 
 
 class ShipmentTrack(models.Model):
@@ -312,6 +330,9 @@ class ShipmentTrack(models.Model):
     tracking_number = models.CharField(max_length=128, blank=True)
     tracking_url = models.CharField(max_length=512, blank=True)
     comment = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}".strip()
 
 
 class Rma(models.Model):
@@ -330,6 +351,9 @@ class Rma(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return self.rma_number or self.request_id
+
 
 class RmaItem(models.Model):
     rma = models.ForeignKey(Rma, on_delete=models.CASCADE, related_name="items")
@@ -338,6 +362,9 @@ class RmaItem(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     condition = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.order_item_id} x {self.qty}"
 
 
 class CreditMemo(models.Model):
@@ -355,6 +382,9 @@ class CreditMemo(models.Model):
             models.UniqueConstraint(fields=["order", "credit_note_number"], name="creditmemo_order_note_number")
         ]
 
+    def __str__(self) -> str:
+        return self.credit_note_number
+
 
 class CreditMemoItem(models.Model):
     credit_memo = models.ForeignKey(CreditMemo, on_delete=models.CASCADE, related_name="items")
@@ -364,3 +394,34 @@ class CreditMemoItem(models.Model):
     tax_amount = models.DecimalField(**MONEY)
     tax_percent = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal("0"))
     row_total_incl_tax = models.DecimalField(**MONEY, help_text="gross")
+
+    def __str__(self) -> str:
+        return f"{self.order_item_id} x {self.qty}"
+
+
+class ApiToken(models.Model):
+    """A REST API token. Only the SHA-256 of the token is stored; the token is shown once."""
+
+    name = models.CharField(max_length=128, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16, help_text="first characters of the token, to recognise it")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Sequence(models.Model):
+    """A named counter (order increment ids); advanced with an atomic UPDATE."""
+
+    name = models.CharField(max_length=32, unique=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
