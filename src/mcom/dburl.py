@@ -42,7 +42,8 @@ def database_settings(url: str) -> dict[str, Any]:
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
         "OPTIONS": options,
-        "CONN_MAX_AGE": 60,
+        # Tests serve requests from short-lived threads: persistent connections would outlive them.
+        "CONN_MAX_AGE": 0 if os.environ.get("MCOM_TESTING") else 60,
         "CONN_HEALTH_CHECKS": True,
         "TEST": {"NAME": f"test_{name}_{os.getpid()}"},
     }

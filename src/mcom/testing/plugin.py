@@ -17,3 +17,4 @@ if not os.environ.get("MCOM_ROOT_KEEP"):
     (_root / "var" / "log").mkdir(parents=True)
     os.environ["MCOM_ROOT"] = str(_root)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcom.settings")
+os.environ["MCOM_TESTING"] = "1"

@@ -1,0 +1,1 @@
+"""Views of the MCOM section; one small module per page."""
