@@ -8,4 +8,6 @@ class PostsalesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from mcom.postsales import handlers, jobs  # noqa: F401  (registers topics and cron jobs)
+        from mcom.postsales import api, handlers, jobs  # noqa: F401  (registers topics and outbound methods)
+
+        api.mount()  # REST routes under /api/orders/{increment_id}/returns

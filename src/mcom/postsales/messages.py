@@ -1,0 +1,315 @@
+"""Typed params of the post-sales OMS messages (oms-protocol.md §8.7–§8.9).
+
+Outbound (``return_management.authorize``) params are frozen dataclasses rendered with
+``to_params()``. Inbound params (``return_management.updated``, ``refund_management.updated``) are
+validated at the edge with :func:`parse_return_update` / :func:`parse_refund_update`: lenient about
+what the simulators send (numbers as strings, ids as numbers, a status as a bare string, unknown
+members kept), strict about the few fields we read. A payload that does not fit raises
+:class:`~mcom.service_bus.errors.InvalidPayload` with a one-line message naming the fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from mcom.service_bus.errors import InvalidPayload
+
+#: custom attribute carrying our local request id, so the OMS answer can be matched to our RMA
+REQUEST_ID_ATTRIBUTE = "mcom_request_id"
+
+
+# --------------------------------------------------------------------------- outbound (§8.7)
+
+
+@dataclass(frozen=True)
+class CustomAttribute:
+    """One ``custom_attributes[]`` entry; sent with both key spellings (§12 #20)."""
+
+    code: str
+    value: str
+
+    def to_params(self) -> dict[str, Any]:
+        return {"attribute_code": self.code, "name": self.code, "value": self.value}
+
+
+@dataclass(frozen=True)
+class AuthorizeLine:
+    """One returned order line. ``quantity`` is our extension (the OMS models one unit per line)."""
+
+    id: str
+    line_number: int
+    sku: str
+    quantity: Decimal
+    reason: str = ""
+    reason_description: str = ""
+    condition: str = ""
+    condition_description: str = ""
+    custom_attributes: tuple[CustomAttribute, ...] = ()
+
+    def to_params(self) -> dict[str, Any]:
+        qty = self.quantity
+        return {
+            "id": self.id,
+            "line_number": self.line_number,
+            "sku": self.sku,
+            "quantity": int(qty) if qty == qty.to_integral_value() else float(qty),
+            "reason": self.reason,
+            "reason_description": self.reason_description,
+            "condition": self.condition,
+            "condition_description": self.condition_description,
+            "custom_attributes": [a.to_params() for a in self.custom_attributes],
+        }
+
+
+@dataclass(frozen=True)
+class ReturnAuthorize:
+    """``params.return`` of ``magento.postsales.return_management.authorize``."""
+
+    order_id: str
+    sales_channel_id: str
+    source_id: str
+    user: str
+    lines: tuple[AuthorizeLine, ...]
+    custom_attributes: tuple[CustomAttribute, ...] = ()
+    return_tracking_number: str = ""
+    return_tracking_carrier: str = ""
+    return_tracking_label_url: str = ""
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "return": {
+                "order_id": self.order_id,
+                "sales_channel_id": self.sales_channel_id,
+                "source_id": self.source_id,
+                "user": self.user,
+                "custom_attributes": [a.to_params() for a in self.custom_attributes],
+                "return_tracking_number": self.return_tracking_number,
+                "return_tracking_carrier": self.return_tracking_carrier,
+                "return_tracking_label_url": self.return_tracking_label_url,
+                "lines": [line.to_params() for line in self.lines],
+            }
+        }
+
+
+# --------------------------------------------------------------------------- inbound helpers
+
+
+def _text(value: Any) -> Any:
+    """Ids and codes may arrive as numbers (str-num, §8): render them as text; ``None`` → ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return value  # let pydantic reject it
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    return value
+
+
+def _decimal(value: Any) -> Any:
+    """Numbers or numeric strings → ``Decimal``; ``None``/``""`` → ``None``; anything else is rejected."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    if isinstance(value, float | int):
+        return Decimal(str(value))
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"not a number: {value!r}") from None
+    return value
+
+
+def _status(value: Any) -> Any:
+    """A status is an object ``{code, name, …}`` or, from lenient peers, a bare code string."""
+    if isinstance(value, str | int):
+        return {"code": str(value), "name": str(value)}
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Amount = Annotated[Decimal | None, BeforeValidator(_decimal)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class StatusIn(_In):
+    code: Text = ""
+    name: Text = ""
+    date: Text = ""
+    reason_code: Text = ""
+    reason_name: Text = ""
+
+    @property
+    def value(self) -> str:
+        """The status code (``name`` when the code is empty)."""
+        return (self.code or self.name).strip()
+
+
+StatusField = Annotated[StatusIn | None, BeforeValidator(_status)]
+
+
+class AttributeIn(_In):
+    attribute_code: Text = ""
+    name: Text = ""
+    value: Any = None
+
+    @property
+    def key(self) -> str:
+        return self.attribute_code or self.name
+
+
+def _attributes_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+Attributes = Annotated[list[AttributeIn], BeforeValidator(_attributes_list)]
+
+
+def attribute(attributes: list[AttributeIn], key: str) -> str | None:
+    """The value of custom attribute ``key`` (either key spelling), as text, or None."""
+    for item in attributes:
+        if item.key == key and item.value is not None:
+            return str(item.value)
+    return None
+
+
+# --------------------------------------------------------------------------- return updated (§8.8)
+
+
+class UpdatedReturnLine(_In):
+    id: Text = ""
+    line_number: Text = ""
+    sku: Text = ""
+    reason: Text = ""
+    reason_description: Text = ""
+    status: StatusField = None
+    quantity: Amount = None
+    custom_attributes: Attributes = Field(default_factory=list)
+
+
+class ReturnUpdate(_In):
+    """``params.return`` of ``return_management.updated``; ``order_id`` is required."""
+
+    rma: Text = ""
+    order_id: Text
+    sales_channel_id: Text = ""
+    source_id: Text = ""
+    return_tracking_carrier: Text = ""
+    return_tracking_number: Text = ""
+    return_tracking_label_url: Text = ""
+    return_tracking_url: Text = ""
+    status: StatusField = None
+    lines: list[UpdatedReturnLine] = Field(default_factory=list)
+    custom_attributes: Attributes = Field(default_factory=list)
+
+    @field_validator("order_id")
+    @classmethod
+    def _order_id(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+    @property
+    def request_id(self) -> str | None:
+        return attribute(self.custom_attributes, REQUEST_ID_ATTRIBUTE)
+
+
+# --------------------------------------------------------------------------- refund updated (§8.9)
+
+
+class PaymentDetailsIn(_In):
+    cost_gross: Amount = None
+    cost_net: Amount = None
+    cost_vat: Amount = None
+    vat_rate: Amount = None
+
+
+class RefundPaymentIn(_In):
+    details: PaymentDetailsIn = Field(default_factory=PaymentDetailsIn)
+    status: StatusField = None
+
+
+class RefundLine(_In):
+    order_item_id: Text = ""
+    order_line: Text = ""
+    sku: Text = ""
+    reason: Text = ""
+    reason_description: Text = ""
+    quantity: Amount = None
+    payments: list[RefundPaymentIn] = Field(default_factory=list)
+
+
+class RefundUpdate(_In):
+    """``params.refund`` of ``refund_management.updated``; ``order_id`` and ``status`` are required."""
+
+    rma: Text = ""
+    order_id: Text
+    sales_channel_id: Text = ""
+    store_id: Text = ""
+    credit_note_number: Text = ""
+    credit_note_date: Text = ""
+    refund_reason: Text = ""
+    refund_type: Text = ""
+    user: Text = ""
+    status: StatusField
+    lines: list[RefundLine] = Field(default_factory=list)
+    custom_attributes: Attributes = Field(default_factory=list)
+
+    @field_validator("order_id")
+    @classmethod
+    def _order_id(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+    @field_validator("status")
+    @classmethod
+    def _status_code(cls, v: StatusIn | None) -> StatusIn | None:
+        if v is None or not v.value:
+            raise ValueError("a status code is required")
+        return v
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _describe(root: str, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in (root, *e["loc"]))
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts[:5]) + (f" (+{len(parts) - 5} more)" if len(parts) > 5 else "")
+
+
+def _section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    body = params.get(key) if isinstance(params, Mapping) else None
+    if not isinstance(body, Mapping):
+        raise InvalidPayload(f"params.{key} must be an object")
+    return body
+
+
+def parse_return_update(params: Mapping[str, Any]) -> ReturnUpdate:
+    """Validate ``params`` of ``return_management.updated``; raises ``InvalidPayload``."""
+    body = _section(params, "return")
+    try:
+        return ReturnUpdate.model_validate(dict(body))
+    except ValidationError as e:
+        raise InvalidPayload(_describe("return", e)) from None
+
+
+def parse_refund_update(params: Mapping[str, Any]) -> RefundUpdate:
+    """Validate ``params`` of ``refund_management.updated``; raises ``InvalidPayload``."""
+    body = _section(params, "refund")
+    try:
+        return RefundUpdate.model_validate(dict(body))
+    except ValidationError as e:
+        raise InvalidPayload(_describe("refund", e)) from None
