@@ -3,17 +3,40 @@
 Order status and stock edits go through :mod:`mcom.commerce.services`, so the connector's guards
 apply (an exported order's status belongs to the OMS; stock belongs to the OMS in production
 mode). A refusal is shown as a form error, never a crash.
+
+- Orders: the change page shows the OMS export (state, attempts, last error, exported at), the
+  status history, and a post-sales block (shipments with items and tracking, returns, credit
+  memos). An exported order with shipped lines has a **Request return** page
+  (``<order id>/request-return/``) that calls :func:`mcom.postsales.services.request_return`;
+  only users who may change orders *and* act in the MCOM section (``can_act``) may open it.
+- Products: the last OMS sync (``catalog.ProductSync``, reached through the reverse relation
+  ``product.oms_sync``) is a list column and read-only fields.
+- Stock items are view-only in production mode (the OMS owns stock), except items of products
+  that do not manage stock (``manage_stock`` off), which the OMS does not control.
+
+commerce does not import connector modules at import time (see docs/architecture.md): the admin
+imports :mod:`mcom.postsales` inside the return view only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
+from mcom.adminui.permissions import ReadOnlyInProductionMixin, can_act, stock_editable
 from mcom.commerce import hooks, services
 from mcom.commerce.models import (
     ApiToken,
@@ -35,6 +58,9 @@ from mcom.commerce.models import (
     StockStatus,
     Store,
 )
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 admin.site.site_header = "Commerce Admin"
 admin.site.site_title = "Commerce Admin"
@@ -87,14 +113,85 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 # ------------------------------------------------------------------------------------- catalog
 
 
+def _when(value: datetime | None) -> str:
+    return formats.localize(timezone.localtime(value)) if value else ""
+
+
+def _product_sync(product: Product) -> Any:
+    """The product's ``catalog.ProductSync`` row, or None (never queued for the OMS)."""
+    try:
+        return product.oms_sync  # type: ignore[attr-defined]
+    except (AttributeError, ObjectDoesNotExist):
+        return None
+
+
+class ProductSyncFilter(admin.SimpleListFilter):
+    title = "OMS sync"
+    parameter_name = "oms_sync"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("error", "Last sync failed"), ("pending", "Queued, not synced yet"), ("synced", "Synced"),
+                ("never", "Never queued")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
+        value = self.value()
+        if value == "error":
+            return queryset.filter(oms_sync__isnull=False).exclude(oms_sync__last_error="")
+        if value == "pending":
+            return queryset.filter(oms_sync__last_queued_at__isnull=False, oms_sync__last_synced_at__isnull=True,
+                                   oms_sync__last_error="")
+        if value == "synced":
+            return queryset.filter(oms_sync__last_synced_at__isnull=False, oms_sync__last_error="")
+        if value == "never":
+            return queryset.filter(oms_sync__isnull=True)
+        return queryset
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("sku", "name", "type", "enabled", "price", "manage_stock", "updated_at")
+    """Products; the last OMS sync (``catalog.ProductSync``) is shown read-only."""
+
+    list_display = ("sku", "name", "type", "enabled", "price", "manage_stock", "oms_last_sync", "updated_at")
     search_fields = ("sku", "name")
-    list_filter = ("type", "enabled", "manage_stock")
-    readonly_fields = ("created_at", "updated_at")
+    list_filter = ("type", "enabled", "manage_stock", ProductSyncFilter)
+    list_select_related = ("oms_sync",)
+    fieldsets = (
+        (None, {"fields": ("sku", "name", "type", "enabled", "price", "weight", "manage_stock", "url_key",
+                           "image_url", "custom_attributes", "children_skus", "created_at", "updated_at")}),
+        ("OMS sync", {"fields": ("oms_last_queued_at", "oms_last_synced_at", "oms_last_sync_error")}),
+    )
+    readonly_fields = ("created_at", "updated_at", "oms_last_queued_at", "oms_last_synced_at",
+                       "oms_last_sync_error")
     list_per_page = 50
     show_full_result_count = False
+
+    @admin.display(description="OMS sync")
+    def oms_last_sync(self, obj: Product) -> str:
+        sync = _product_sync(obj)
+        if sync is None or not (sync.last_queued_at or sync.last_synced_at or sync.last_error):
+            return "never queued"
+        if sync.last_error:
+            return format_html('<span class="mcom-sync-error" title="{}">failed: {}</span>', sync.last_error,
+                               Truncator(sync.last_error).chars(60))
+        if sync.last_synced_at and (not sync.last_queued_at or sync.last_synced_at >= sync.last_queued_at):
+            return f"synced {_when(sync.last_synced_at)}"
+        since = f" (last synced {_when(sync.last_synced_at)})" if sync.last_synced_at else ""
+        return f"queued {_when(sync.last_queued_at)}{since}"
+
+    @admin.display(description="Last queued for the OMS")
+    def oms_last_queued_at(self, obj: Product) -> str:
+        sync = _product_sync(obj)
+        return _when(sync.last_queued_at) if sync is not None else ""
+
+    @admin.display(description="Last delivered to the OMS")
+    def oms_last_synced_at(self, obj: Product) -> str:
+        sync = _product_sync(obj)
+        return _when(sync.last_synced_at) if sync is not None else ""
+
+    @admin.display(description="Last sync error")
+    def oms_last_sync_error(self, obj: Product) -> str:
+        sync = _product_sync(obj)
+        return str(sync.last_error) if sync is not None else ""
 
 
 @admin.register(StockAggregate)
@@ -120,9 +217,20 @@ class StockItemForm(forms.ModelForm):  # type: ignore[type-arg]
         return data
 
 
+STOCK_READ_ONLY_NOTE = (
+    "Production mode: stock is managed by the OMS, so stock items are read-only here. Items of products "
+    "that do not manage stock (manage stock off, e.g. virtual products) are exempt and stay editable."
+)
+
+
 @admin.register(StockItem)
-class StockItemAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Stock edits go through ``set_stock`` (guarded; reindexes the row)."""
+class StockItemAdmin(ReadOnlyInProductionMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Stock edits go through ``set_stock`` (guarded; reindexes the row).
+
+    Production mode: view-only (the OMS owns stock) — except the items of products with
+    ``manage_stock`` off, which the OMS does not control (the inventory guard exempts them too).
+    Developer mode: editable.
+    """
 
     form = StockItemForm
     list_display = ("product", "aggregate", "qty", "is_in_stock", "unlimited", "snapshot_at", "updated_at")
@@ -140,8 +248,22 @@ class StockItemAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return
         obj.pk, obj.is_in_stock, obj.updated_at = item.pk, item.is_in_stock, item.updated_at
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not obj.product.manage_stock:  # exempt: the OMS does not manage its stock
+            return bool(admin.ModelAdmin.has_change_permission(self, request, obj))
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        note = {} if stock_editable() else {"stock_read_only_note": STOCK_READ_ONLY_NOTE}
+        return super().changelist_view(request, {**(extra_context or {}), **note})
+
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        note = {} if stock_editable() else {"stock_read_only_note": STOCK_READ_ONLY_NOTE}
+        return super().changeform_view(request, object_id, form_url, {**(extra_context or {}), **note})
 
 
 @admin.register(StockStatus)
@@ -187,11 +309,32 @@ class StatusHistoryInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class ShipmentInline(ReadOnlyInline):
-    model = Shipment
-    fields = ("oms_shipment_id", "source_id", "method", "shipped_at")
-    readonly_fields = fields
-    show_change_link = True
+class ReturnRequestForm(forms.Form):
+    reason = forms.CharField(
+        required=False, max_length=255, label="Return reason",
+        help_text="Sent to the OMS; the default reason of every line that has none.",
+    )
+
+
+class ReturnLineForm(forms.Form):
+    qty = forms.IntegerField(required=False, min_value=0, initial=0, label="Qty to return",
+                             widget=forms.NumberInput(attrs={"min": 0, "step": 1, "style": "width: 5em"}))
+    reason = forms.CharField(required=False, max_length=255, label="Reason")
+    condition = forms.CharField(required=False, max_length=64, label="Condition",
+                                widget=forms.TextInput(attrs={"list": "mcom-return-conditions", "size": 12}))
+
+
+#: suggestions for the condition field (the OMS takes the value verbatim)
+RETURN_CONDITIONS = ("NEW", "OPENED", "USED", "DAMAGED", "DEFECTIVE")
+
+
+@dataclass
+class ReturnLine:
+    """One shipped item on the Request return page, with its form (prefix ``line-<item id>``)."""
+
+    item: OrderItem
+    returnable: Decimal
+    form: ReturnLineForm
 
 
 class OrderForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -235,7 +378,9 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ("store",)
     date_hierarchy = "created_at"
     show_full_result_count = False
-    inlines = [OrderItemInline, OrderAddressInline, StatusHistoryInline, ShipmentInline]
+    # Shipments (items, tracking), returns and credit memos: a read-only block rendered by
+    # admin/commerce/order/change_form.html from :meth:`post_sales_context`.
+    inlines = [OrderItemInline, OrderAddressInline, StatusHistoryInline]
     fieldsets = (
         ("Order", {"fields": ("increment_id", "store", "created_at", "state", "status", "status_comment",
                               "oms_status", "oms_status_reason")}),
@@ -275,6 +420,133 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             services.change_order_status(obj, status, comment=comment or f"Changed in the admin by {request.user}")
         except (hooks.ChangeRefused, services.FieldError) as e:
             messages.error(request, f"Status not changed: {e}")
+
+    # ------------------------------------------------------------------ post-sales block
+
+    def post_sales_context(self, order: Order) -> dict[str, Any]:
+        """Shipments with items and tracking, returns with items, credit memos with items."""
+        items = OrderItem.objects.order_by("id")
+        return {
+            "shipments": list(order.shipments.order_by("created_at", "id").prefetch_related(
+                Prefetch("items", ShipmentItem.objects.select_related("order_item").order_by("id")), "tracks")),
+            "rmas": list(order.rmas.order_by("-created_at", "-id").prefetch_related(
+                Prefetch("items", RmaItem.objects.select_related("order_item").order_by("id")))),
+            "credit_memos": list(order.credit_memos.order_by("created_at", "id").select_related("rma")
+                                 .prefetch_related(Prefetch("items", CreditMemoItem.objects.select_related(
+                                     "order_item").order_by("id")))),
+            "has_shipped_items": items.filter(order=order, qty_shipped__gt=0).exists(),
+        }
+
+    def may_request_return(self, request: HttpRequest, order: Order | None) -> bool:
+        """Changing orders and acting in the MCOM section are both needed to request a return."""
+        return bool(self.has_change_permission(request, order)) and can_act(request.user)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = dict(extra_context or {})
+        order = self.get_object(request, unquote(object_id))
+        if order is not None:
+            post_sales = self.post_sales_context(order)
+            context.update(post_sales)
+            if order.is_exported and post_sales["has_shipped_items"] and self.may_request_return(request, order):
+                context["request_return_url"] = reverse(
+                    f"{self.admin_site.name}:commerce_order_request_return", args=[quote(order.pk)])
+        return super().change_view(request, object_id, form_url, context)
+
+    # ------------------------------------------------------------------ request a return
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path("<path:object_id>/request-return/", self.admin_site.admin_view(self.request_return_view),
+                 name="commerce_order_request_return"),
+        ]
+        return [*extra, *super().get_urls()]
+
+    def request_return_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Request a return of shipped lines (``postsales.services.request_return``); 403 without the rights."""
+        from mcom.postsales import services as postsales
+        from mcom.postsales.lines import LinesUnavailable, order_lines
+
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404(f"order {object_id} not found")
+        if not self.may_request_return(request, order):
+            raise PermissionDenied
+        change_url = reverse(f"{self.admin_site.name}:commerce_order_change", args=[quote(order.pk)])
+        if not order.is_exported:
+            messages.error(request, f"Order {order} has not been exported to the OMS yet: "
+                                    "a return can be requested once it is exported and shipped.")
+            return HttpResponseRedirect(change_url)
+        try:
+            items = [i for i in order_lines(order).items if i.qty_shipped > 0]
+        except LinesUnavailable as e:
+            messages.error(request, f"Order {order} cannot be returned: {e}")
+            return HttpResponseRedirect(change_url)
+        if not items:
+            messages.error(request, f"Order {order} has no shipped lines to return.")
+            return HttpResponseRedirect(change_url)
+
+        data = request.POST if request.method == "POST" else None
+        header = ReturnRequestForm(data)
+        lines = [
+            ReturnLine(item=item, returnable=postsales.returnable_qty(item),
+                       form=ReturnLineForm(data, prefix=f"line-{item.pk}"))
+            for item in items
+        ]
+        for line in lines:
+            for field in line.form.fields.values():
+                field.widget.attrs["aria-label"] = f"{field.label} of {line.item.sku} (item {line.item.pk})"
+        valid = [header.is_valid(), *(line.form.is_valid() for line in lines)] if data is not None else [False]
+        if all(valid):
+            sent = [line for line in lines if line.form.cleaned_data.get("qty")]
+            request_lines = [
+                postsales.ReturnLineIn(
+                    qty=Decimal(line.form.cleaned_data["qty"]), order_item_id=line.item.pk,
+                    reason=line.form.cleaned_data.get("reason") or "",
+                    condition=line.form.cleaned_data.get("condition") or "",
+                )
+                for line in sent
+            ]
+            try:
+                rma = postsales.request_return(
+                    order=order, lines=request_lines, reason=header.cleaned_data.get("reason") or "",
+                    user=request.user.get_username(),
+                )
+            except postsales.InvalidReturnRequest as e:
+                for loc, msg in e.errors:
+                    self._return_error(header, sent, loc, msg)
+            except postsales.ReturnError as e:  # disabled module, order gone
+                header.add_error(None, str(e))
+            else:
+                units = int(sum((ln.qty for ln in request_lines), Decimal(0)))
+                messages.success(request, f"Return requested for order {order}: request id {rma.request_id} "
+                                          f"({units} unit{'s' if units != 1 else ''}). It is queued for the OMS, "
+                                          "which will assign the RMA number.")
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "title": f"Request return for order {order}",
+            "order": order,
+            "change_url": change_url,
+            "header": header,
+            "lines": lines,
+            "conditions": RETURN_CONDITIONS,
+            "has_errors": bool(header.errors) or any(line.form.errors for line in lines),
+        }
+        return TemplateResponse(request, "admin/commerce/order/request_return.html", context)
+
+    @staticmethod
+    def _return_error(header: ReturnRequestForm, sent: list[ReturnLine], loc: tuple[str | int, ...],
+                      msg: str) -> None:
+        """Put an ``InvalidReturnRequest`` problem next to its line (``("lines", i, field)``) or on top."""
+        if len(loc) >= 2 and loc[0] == "lines" and isinstance(loc[1], int) and loc[1] < len(sent):
+            form = sent[loc[1]].form
+            field = loc[2] if len(loc) > 2 and loc[2] in form.fields else "qty"
+            form.add_error(str(field), msg)
+            return
+        header.add_error(None, msg if loc in (("order",), ("lines",)) else f"{'.'.join(map(str, loc))}: {msg}")
 
 
 @admin.register(OrderStatusHistory)
