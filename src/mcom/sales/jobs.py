@@ -1,1 +1,47 @@
-"""Cron jobs and outbound method declarations of the sales module."""
+"""Outbound declaration, cron job and commerce hooks of the sales module (imported at app-ready).
+
+- ``ORDER_CREATE`` is an asynchronous command (``delegate/oms``); its hooks set the order's
+  export state (:func:`mcom.sales.services.export_sent` / :func:`~mcom.sales.services.export_failed`).
+- Cron ``sales.export_orders`` (every 5 s): one export pass (:func:`mcom.sales.services.queue_orders`),
+  at most :data:`~mcom.sales.services.CRON_LIMIT` orders; the worker sends them.
+- ``commerce.hooks.order_placed`` → synchronous export when configured;
+  ``commerce.hooks.order_status_guard`` → local status changes of exported orders are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcom.commerce import hooks
+from mcom.sales import services
+from mcom.service_bus import methods, registry
+from mcom.service_bus.models import LoggedMessage
+
+EXPORT_EVERY_SECONDS = 5.0
+
+
+def _on_sent(message: registry.OutboundMessage, result: Any) -> None:
+    services.export_sent(message.params, result)
+
+
+def _on_failed(message: registry.OutboundMessage, error: str, will_retry: bool) -> None:
+    services.export_failed(message.params, error, will_retry)
+
+
+registry.outbound(
+    methods.ORDER_CREATE,
+    module="sales",
+    kind=LoggedMessage.KIND_DELEGATE,
+    on_sent=_on_sent,
+    on_failed=_on_failed,
+)
+
+
+@registry.cron_job("sales.export_orders", every_seconds=EXPORT_EVERY_SECONDS, module="sales")
+def export_orders() -> dict[str, int]:
+    """Queue the orders that are due for export (see :mod:`mcom.sales.services`)."""
+    return services.queue_orders(limit=services.CRON_LIMIT).summary()
+
+
+hooks.register(hooks.order_placed, services.on_order_placed)
+hooks.register(hooks.order_status_guard, services.guard_status_change)

@@ -1,0 +1,247 @@
+"""Benchmark: order export to the OMS through the real path, beside a bare-HTTP baseline.
+
+    .venv/bin/python bench/order_export.py [--orders 10000] [--db sqlite|postgres] [--pg-url URL]
+
+Setup (not timed): a throw-away instance root, a fresh database (SQLite file, or a new PostgreSQL
+database created on ``--pg-url``'s server and dropped afterwards), the sandbox OMS in a subprocess
+(its own SQLite database), N authorized pending orders inserted set-based (2 items, 3 units each +
+shipping = 4 OMS lines per order).
+
+Measured, in the same run against the same sandbox:
+
+- **baseline**: the same create payloads (mapped beforehand, order ids prefixed ``B`` so the sandbox
+  stores them instead of ignoring duplicates), POSTed sequentially with one keep-alive
+  ``httpx.Client`` (bearer token fetched once) to ``delegate/oms``.
+- **mcom**: what ``cron:run`` does, until every order is exported: the cron job
+  ``sales.export_orders`` (eligibility, mapping, plugins, ``outbox.enqueue``, state update, in one
+  transaction per batch) and ``worker.send_outbound()`` (claim, signed JSON-RPC send with OAuth,
+  ``on_sent`` → order ``exported`` + history row).
+
+Prints orders/s of each and the ratio mcom/baseline (aim ≥ 0.6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+CLIENT_ID = "bench"
+CLIENT_SECRET = "bench-client-secret"
+BUS_SECRET = "bench-delivery-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sandbox(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    code = ("import logging; logging.disable(logging.INFO);"
+            "from mcom.sandbox.server import run;"
+            f"run('127.0.0.1', {port}, {str(root / 'sandbox.sqlite3')!r}, {CLIENT_ID!r}, {CLIENT_SECRET!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def create_pg_database(base_url: str) -> tuple[str, str]:
+    """A fresh database on ``base_url``'s server: (its URL, its name)."""
+    import psycopg
+
+    name = f"mcom_bench_orders_{os.getpid()}"
+    parts = urlsplit(base_url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}")), admin
+
+
+def drop_pg_database(admin: str, url: str) -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def configure(root: Path, db_url: str, sandbox_url: str) -> None:
+    os.environ.update({
+        "MCOM_ROOT": str(root),
+        "DJANGO_SETTINGS_MODULE": "mcom.settings",
+        "MCOM_DB__URL": db_url,
+        "MCOM_SERVICE_BUS__URL": sandbox_url,
+        "MCOM_SERVICE_BUS__OAUTH_SERVER_URL": sandbox_url,
+        "MCOM_SERVICE_BUS__OAUTH_CLIENT_ID": CLIENT_ID,
+        "MCOM_SERVICE_BUS__OAUTH_CLIENT_SECRET": CLIENT_SECRET,
+        "MCOM_SERVICE_BUS__SECRET": BUS_SECRET,
+        "MCOM_SERVICE_BUS__APPLICATION_BASE_URL": "http://127.0.0.1:9",
+    })
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "var" / "log").mkdir(parents=True, exist_ok=True)
+    import logging
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    logging.disable(logging.WARNING)
+    call_command("migrate", verbosity=0)
+
+
+def make_orders(count: int) -> None:
+    """``count`` authorized pending orders, inserted set-based (not timed)."""
+    from django.db import transaction
+
+    from mcom.commerce import config
+    from mcom.commerce.models import Product, Store
+    from mcom.commerce.schemas import OrderIn
+    from mcom.commerce.services import build_order, reserve_increment_ids, save_planned_orders
+
+    store = Store.objects.create(code="bench", name="Bench store", locale="en_GB", currency="EUR", country="DE",
+                                 base_url="https://shop.example")
+    config.set_value("mcom/general/sales_channel_id", "bench-channel", scope="store", scope_code="bench")
+    Product.objects.bulk_create([
+        Product(sku=f"SKU-{i:03d}", name=f"Product {i}", price=Decimal(10 + i), url_key=f"product-{i}")
+        for i in range(50)
+    ])
+    products = {p.sku: p for p in Product.objects.all()}
+    ids = reserve_increment_ids(count)
+    for start in range(0, count, 1000):
+        planned = []
+        for n in range(start, min(start + 1000, count)):
+            data = OrderIn.model_validate({
+                "store": "bench", "customer_email": f"c{n}@example.com", "customer_id": "" if n % 3 else f"c-{n}",
+                "billing_address": {"firstname": "Ada", "lastname": "Lovelace", "street1": "1 Analytical Way",
+                                    "city": "Berlin", "postcode": "10115", "country_id": "DE"},
+                "lines": [{"sku": f"SKU-{n % 50:03d}", "qty": 1, "tax_percent": "19"},
+                          {"sku": f"SKU-{(n + 7) % 50:03d}", "qty": 2, "tax_percent": "19", "discount_amount": "1.50"}],
+                "shipping": {"method": "flatrate_flatrate", "amount": "4.95", "tax_percent": "19"},
+                "custom_attributes": {"channel": "web"},
+            })
+            planned.append(build_order(data=data, store=store, products=products, increment_id=ids[n]))
+        with transaction.atomic():
+            save_planned_orders(planned)
+
+
+def prepared_payloads() -> list[dict[str, Any]]:
+    """The create params of every order, mapped exactly as the export does (ids prefixed ``B``)."""
+    from django.db.models import Prefetch
+
+    from mcom.commerce.models import Order, OrderItem
+    from mcom.sales import mappers, plugins
+
+    pset = plugins.current()
+    out = []
+    qs = Order.objects.select_related("store").prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id")), "addresses")
+    for order in qs.order_by("id").iterator(chunk_size=1000):
+        spec = mappers.order_to_specification(order, items=list(order.items.all()),
+                                              addresses=list(order.addresses.all()),
+                                              sales_channel_id="bench-channel", plugins=pset)
+        params = spec.to_params()
+        params["order"]["id"] = "B" + params["order"]["id"]
+        out.append(params)
+    return out
+
+
+def baseline(sandbox_url: str, payloads: list[dict[str, Any]]) -> float:
+    """Seconds to POST every payload with one bare keep-alive httpx.Client."""
+    import json
+    import uuid
+
+    import httpx
+
+    with httpx.Client(base_url=sandbox_url, timeout=30.0) as client:
+        token = client.post("oauth/token", data={"grant_type": "client_credentials", "client_id": CLIENT_ID,
+                                                 "client_secret": CLIENT_SECRET}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        started = time.perf_counter()
+        for params in payloads:
+            body = json.dumps({"jsonrpc": "2.0", "id": str(uuid.uuid4()),
+                               "method": "magento.sales.order_management.create", "params": params},
+                              separators=(",", ":"))
+            response = client.post("delegate/oms", content=body, headers=headers)
+            response.raise_for_status()
+            if "error" in response.json():
+                raise SystemExit(f"baseline: the sandbox refused an order: {response.text[:200]}")
+        return time.perf_counter() - started
+
+
+def real_path(count: int) -> float:
+    """Seconds until every order is exported through cron export + worker send."""
+    from mcom.commerce.models import Order
+    from mcom.sales import jobs
+    from mcom.service_bus import worker
+
+    started = time.perf_counter()
+    while True:
+        queued = jobs.export_orders()["queued"]
+        sent = worker.send_outbound()
+        if queued == 0 and sent == 0:
+            break
+    elapsed = time.perf_counter() - started
+    failed = Order.objects.exclude(oms_export_state=Order.EXPORT_EXPORTED).count()
+    if failed:
+        raise SystemExit(f"{failed} orders were not exported")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--pg-url", default=os.environ.get("MCOM_BENCH_PG_URL",
+                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mcom-bench-orders-") as tmp:
+        root = Path(tmp)
+        sandbox, sandbox_url = start_sandbox(root)
+        admin = None
+        if args.db == "postgres":
+            db_url, admin = create_pg_database(args.pg_url)
+        else:
+            db_url = "sqlite:///var/mcom.sqlite3"
+        try:
+            configure(root, db_url, sandbox_url)
+            t = time.perf_counter()
+            make_orders(args.orders)
+            payloads = prepared_payloads()
+            print(f"setup: {args.orders} orders ({len(payloads[0]['order']['lines'])} OMS lines each) on {args.db} "
+                  f"in {time.perf_counter() - t:.1f}s", flush=True)
+            base = baseline(sandbox_url, payloads)
+            real = real_path(args.orders)
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
+            if admin is not None:
+                drop_pg_database(admin, db_url)
+    base_rate, real_rate = args.orders / base, args.orders / real
+    print(f"baseline (bare httpx.Client, same payloads): {base_rate:8.0f} orders/s  ({base:.1f}s)")
+    print(f"mcom (cron export + outbox + worker send):   {real_rate:8.0f} orders/s  ({real:.1f}s)")
+    print(f"ratio mcom/baseline: {real_rate / base_rate:.2f}  (aim >= 0.6)")
+
+
+if __name__ == "__main__":
+    main()
