@@ -313,3 +313,17 @@ def test_stock_is_editable_in_developer_mode(operator_client: Client, stock: dic
     item.refresh_from_db()
     assert item.qty == 12 and item.is_in_stock
     assert item.product.stock_statuses.get().qty == 12  # set_stock reindexed the row
+
+
+def test_saving_a_product_in_the_admin_queues_its_oms_sync(operator_client: Client, db: None) -> None:
+    product = Product.objects.create(sku="ADM-1", name="Old name", price=Decimal("5"))
+    url = reverse("admin:commerce_product_change", args=[product.pk])
+    form = {
+        "sku": "ADM-1", "name": "New name", "type": "simple", "enabled": "on", "price": "5.00", "weight": "",
+        "manage_stock": "on", "url_key": "", "image_url": "", "custom_attributes": "{}", "children_skus": "[]",
+    }
+    response = operator_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    queued = LoggedMessage.objects.filter(direction=LoggedMessage.OUT, topic="magento.catalog.product_management.updated")
+    assert queued.count() == 1
+    assert json.loads(queued.get().payload)["product"]["name"][0]["value"] == "New name"

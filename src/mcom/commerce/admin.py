@@ -165,6 +165,10 @@ class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_per_page = 50
     show_full_result_count = False
 
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        """Save through the service so the product is queued for the OMS (catalog sync)."""
+        services.save_product(obj)
+
     @admin.display(description="OMS sync")
     def oms_last_sync(self, obj: Product) -> str:
         sync = _product_sync(obj)

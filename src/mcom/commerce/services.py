@@ -467,6 +467,17 @@ def upsert_products(
     return result
 
 
+def save_product(product: Product) -> Product:
+    """Save one product edited in place (the admin) and run ``hooks.products_saved`` in the same
+    transaction, so the catalog module queues its sync like for REST and bulk upserts."""
+    with transaction.atomic():
+        product.updated_at = timezone.now()
+        product.save()
+        for hook in list(hooks.products_saved):
+            hook([product])
+    return product
+
+
 # ------------------------------------------------------------------------------------- stock
 
 

@@ -259,7 +259,10 @@ class LineIndex:
         return self.by_id.get(ref.strip())
 
     def is_shipping(self, ref: str) -> bool:
+        """True for the shipping line: its id, or its number when that is no known line id."""
         ref = ref.strip()
+        if ref in self.by_id:
+            return False
         return ref.upper() == SHIPPING_LINE_ID or (ref.isdigit() and int(ref) == self.shipping_line_number
                                                    and int(ref) not in self.by_number)
 
