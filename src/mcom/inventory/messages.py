@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from mcom.service_bus.errors import InvalidPayload
 
@@ -21,11 +21,14 @@ Mode = Literal["FULL", "DELTA", "NONZERO"]
 MODES: Final[tuple[str, ...]] = ("FULL", "DELTA", "NONZERO")
 MAX_SKUS_PER_MESSAGE: Final = 10_000
 MAX_QTY: Final = Decimal("99999999.9999")  # fits DECIMAL(12, 4)
+_MAX_INT_QTY: Final = 99_999_999  # the largest integer quantity within MAX_QTY
 _FOUR_PLACES: Final = Decimal("0.0001")
 
 
-@dataclass(frozen=True)
-class StockLine:
+class StockLine(NamedTuple):
+    """One SKU of a snapshot. A tuple ``(sku, quantity, unlimited)``: cheap to build by the
+    ten thousand, and usable as it is as a row for the database."""
+
     sku: str
     quantity: Decimal
     unlimited: bool = False
@@ -108,7 +111,7 @@ def parse_datetime(value: Any) -> datetime:
 
 def parse_quantity(value: Any, where: str) -> Decimal:
     """A finite quantity from a number or numeric string. Raises :class:`InvalidPayload`."""
-    if type(value) is int and abs(value) <= MAX_QTY:  # the common case, fast
+    if type(value) is int and -_MAX_INT_QTY <= value <= _MAX_INT_QTY:  # the common case, fast
         return Decimal(value)
     if isinstance(value, bool) or value is None:
         raise InvalidPayload(f"{where}: quantity must be a number, got {value!r}")
@@ -183,27 +186,49 @@ def parse_snapshot(params: Mapping[str, Any], *, received_at: datetime | None = 
         stock = []
     if not isinstance(stock, Sequence) or isinstance(stock, str | bytes):
         raise InvalidPayload("snapshot.stock: must be a list")
+    lines = _parse_lines(stock)
+    return StockSnapshot(str(aggregate).strip(), created, mode, tuple(lines.values()))  # type: ignore[arg-type]
+
+
+def _parse_lines(stock: Sequence[Any]) -> dict[str, StockLine]:
+    """The ``stock`` entries as lines by SKU (a repeated SKU: the last one wins, in its place).
+
+    The hot loop of a 10,000-SKU message: plain dict lookups for the snake_case form, each
+    distinct quantity string parsed once, the field path only formatted for an error.
+    """
     lines: dict[str, StockLine] = {}
+    quantities: dict[str, Decimal] = {}  # raw string → parsed (Decimal is immutable)
     for i, entry in enumerate(stock):
-        where = f"snapshot.stock[{i}]"
-        if not isinstance(entry, Mapping):
-            raise InvalidPayload(f"{where}: must be an object")
-        if "sku" in entry:  # snake_case (everyone but fake-mom-api): plain lookups, fast
+        if type(entry) is dict and "sku" in entry:  # snake_case (everyone but fake-mom-api): fast
             sku, raw_qty, raw_unlimited = entry["sku"], entry.get("quantity"), entry.get("unlimited")
-        else:
+        elif isinstance(entry, Mapping):
             sku, raw_qty, raw_unlimited = _get(entry, "sku"), _get(entry, "quantity"), _get(entry, "unlimited")
+        else:
+            raise InvalidPayload(f"snapshot.stock[{i}]: must be an object")
         if type(sku) is not str or not sku or sku[0].isspace() or sku[-1].isspace():
             if isinstance(sku, bool) or not isinstance(sku, str | int) or not str(sku).strip():
-                raise InvalidPayload(f"{where}.sku: required (non-empty string)")
+                raise InvalidPayload(f"snapshot.stock[{i}].sku: required (non-empty string)")
             sku = str(sku).strip()
         if len(sku) > 64:
-            raise InvalidPayload(f"{where}.sku: longer than 64 characters")
-        qty = parse_quantity(raw_qty, f"{where}.quantity")
-        unlimited = raw_unlimited if type(raw_unlimited) is bool else parse_bool(raw_unlimited, f"{where}.unlimited")
+            raise InvalidPayload(f"snapshot.stock[{i}].sku: longer than 64 characters")
+        if type(raw_qty) is str:
+            qty = quantities.get(raw_qty)
+            if qty is None:
+                qty = quantities[raw_qty] = parse_quantity(raw_qty, f"snapshot.stock[{i}].quantity")
+        elif type(raw_qty) is int and -_MAX_INT_QTY <= raw_qty <= _MAX_INT_QTY:
+            qty = Decimal(raw_qty)
+        else:
+            qty = parse_quantity(raw_qty, f"snapshot.stock[{i}].quantity")
+        if raw_unlimited is None or raw_unlimited is False:
+            unlimited = False
+        elif raw_unlimited is True:
+            unlimited = True
+        else:
+            unlimited = parse_bool(raw_unlimited, f"snapshot.stock[{i}].unlimited")
         if sku in lines:
             del lines[sku]
         lines[sku] = StockLine(sku, qty, unlimited)
-    return StockSnapshot(str(aggregate).strip(), created, mode, tuple(lines.values()))  # type: ignore[arg-type]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------- sources

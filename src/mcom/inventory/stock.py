@@ -2,27 +2,32 @@
 
 One message (≤ 10,000 SKUs) is applied in one transaction with a handful of statements:
 
-1. load the lines into a temporary table ``mcom_stock_in`` (PostgreSQL: ``COPY``; SQLite:
-   ``executemany``);
-2. count unknown SKUs (not in the catalog) and stale lines (the stored row has a newer
-   ``snapshot_at``);
-3. ``INSERT … SELECT … ON CONFLICT (product_id, aggregate_id) DO UPDATE … WHERE stored.snapshot_at
-   <= new snapshot_at`` — an older snapshot never overwrites newer stock, per SKU and aggregate;
-4. NONZERO only: rows of the aggregate whose ``snapshot_at`` is *older* than this snapshot and
-   not unlimited become 0 / out of stock. Rows written by this message, or by another part of the
-   same logical snapshot (same ``created_on``), are not older, so the parts of a split NONZERO
-   snapshot never zero each other's SKUs. (Between the first and the last part, SKUs of later
-   parts are briefly at 0; the final state is the same whatever the order of the parts.)
-5. FULL only: count the catalog's stock-managed products that no part of this snapshot has
+1. load the lines into a temporary table ``mcom_stock_in``, each SKU resolved to its product once
+   (PostgreSQL: ``COPY``, then a join in the statement below; SQLite: ``executemany`` of an
+   ``INSERT … SELECT`` through the product's SKU index, unknown SKUs left out);
+2. ``INSERT … SELECT … ON CONFLICT (product_id, aggregate_id) DO UPDATE … WHERE stored.snapshot_at
+   <= new snapshot_at`` — an older snapshot never overwrites newer stock, per SKU and aggregate —
+   and the reindex of exactly the rows written into ``cataloginventory_stock_status``, skipping
+   index rows whose value did not change. PostgreSQL does both in one statement (data-modifying
+   CTEs: the item upsert ``RETURNING`` the rows written feeds the index upsert); SQLite upserts
+   the index from the temporary table (joined to the items written only when some lines were
+   stale). The counts come with them: unknown = received − resolved, applied = rows written,
+   stale = resolved − applied (the upsert's condition is the exact complement of "stored row
+   newer");
+3. NONZERO only: rows of the aggregate whose ``snapshot_at`` is *older* than this snapshot and
+   not unlimited become 0 / out of stock, and are reindexed. Rows written by this message, or by
+   another part of the same logical snapshot (same ``created_on``), are not older, so the parts
+   of a split NONZERO snapshot never zero each other's SKUs. (Between the first and the last part,
+   SKUs of later parts are briefly at 0; the final state is the same whatever the order.)
+4. FULL only: count the catalog's stock-managed products that no part of this snapshot has
    covered yet (``snapshot_at`` older or no row) — they are left unchanged and reported (with a
-   sample of SKUs once few remain, see :func:`not_covered`);
-6. reindex exactly the rows written (their ``updated_at`` equals this run's marker) into
-   ``cataloginventory_stock_status`` with one ``INSERT … SELECT … ON CONFLICT``, skipping rows
-   whose index value did not change.
+   sample of SKUs once few remain, see :func:`not_covered`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,28 +92,127 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def load_lines(cur: CursorWrapper, lines: tuple[StockLine, ...] | list[StockLine]) -> None:
-    """(Re)fill the temporary table with ``lines`` (one row per SKU)."""
-    if _is_postgres():
+@dataclass
+class _Counts:
+    known: int = 0
+    applied: int = 0
+    reindexed: int = 0
+
+
+_ITEM_UPSERT = (
+    "INSERT INTO {item} (product_id, aggregate_id, qty, is_in_stock, unlimited, snapshot_at, updated_at) "
+    "SELECT s.product_id, %s, s.qty, (s.unlimited OR s.qty > 0), s.unlimited, %s, %s FROM {source} s WHERE true "
+    "ON CONFLICT (product_id, aggregate_id) DO UPDATE SET qty = excluded.qty, "
+    "is_in_stock = excluded.is_in_stock, unlimited = excluded.unlimited, "
+    "snapshot_at = excluded.snapshot_at, updated_at = excluded.updated_at "
+    "WHERE {item}.snapshot_at IS NULL OR {item}.snapshot_at <= excluded.snapshot_at"
+)
+
+_STATUS_UPSERT = (
+    "INSERT INTO {status} (product_id, aggregate_id, qty, stock_status) "
+    "SELECT si.product_id, si.aggregate_id, si.qty, (si.is_in_stock OR si.unlimited OR NOT p.manage_stock) "
+    "{source} WHERE {where} "
+    "ON CONFLICT (product_id, aggregate_id) DO UPDATE SET qty = excluded.qty, stock_status = excluded.stock_status "
+    "WHERE {status}.qty <> excluded.qty OR {status}.stock_status <> excluded.stock_status"
+)
+
+_STATUS_CONFLICT = (
+    "ON CONFLICT (product_id, aggregate_id) DO UPDATE SET qty = excluded.qty, stock_status = excluded.stock_status "
+    "WHERE {status}.qty <> excluded.qty OR {status}.stock_status <> excluded.stock_status"
+)
+
+
+def _apply_lines_pg(cur: CursorWrapper, lines: Sequence[StockLine], aggregate_pk: int, snap_at: Any, marker: Any) -> _Counts:
+    """PostgreSQL: ``COPY`` the lines, then resolve, upsert and reindex in one statement."""
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {TMP} "
+        "(sku varchar(64) NOT NULL, qty numeric(12, 4) NOT NULL, unlimited boolean NOT NULL) ON COMMIT DELETE ROWS"
+    )
+    cur.execute(f"DELETE FROM {TMP}")  # noqa: S608 - rows of an earlier apply in the same transaction
+    with cur.cursor.copy(f"COPY {TMP} (sku, qty, unlimited) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        write = copy.write_row
+        for line in lines:
+            write(line)
+    t = _tables()
+    item_upsert = _ITEM_UPSERT.format(item=t["item"], source="src")
+    cur.execute(
+        f"WITH src AS MATERIALIZED (SELECT p.id AS product_id, s.qty, s.unlimited, p.manage_stock "  # noqa: S608
+        f"FROM {TMP} s JOIN {t['product']} p ON p.sku = s.sku), "
+        f"up AS ({item_upsert} RETURNING product_id, qty, is_in_stock, unlimited), "
+        f"ix AS (INSERT INTO {t['status']} (product_id, aggregate_id, qty, stock_status) "
+        "SELECT up.product_id, %s, up.qty, (up.is_in_stock OR up.unlimited OR NOT src.manage_stock) "
+        "FROM up JOIN src ON src.product_id = up.product_id "
+        f"{_STATUS_CONFLICT.format(status=t['status'])} RETURNING 1) "
+        "SELECT (SELECT COUNT(*) FROM src), (SELECT COUNT(*) FROM up), (SELECT COUNT(*) FROM ix)",
+        [aggregate_pk, snap_at, marker, aggregate_pk],
+    )
+    row = cur.fetchone()
+    return _Counts(int(row[0]), int(row[1]), int(row[2]))
+
+
+def _apply_lines_sqlite(
+    cur: CursorWrapper, lines: Sequence[StockLine], aggregate_pk: int, snap_at: Any, marker: Any
+) -> _Counts:
+    """SQLite: fill the temporary table with the resolved lines, upsert, reindex from it."""
+    t = _tables()
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {TMP} "
+        "(product_id INTEGER NOT NULL, qty NUMERIC NOT NULL, unlimited INTEGER NOT NULL, manage_stock INTEGER NOT NULL)"
+    )
+    cur.execute(f"DELETE FROM {TMP}")  # noqa: S608 - fixed table name
+    # the lines as one JSON array of [sku, quantity, unlimited]: one statement resolves them all
+    # (SQLite's JSON functions are C; ~2x faster than 10,000 executions of a parameterised INSERT)
+    doc = json.dumps([(line.sku, str(line.quantity), line.unlimited) for line in lines])
+    cur.execute(
+        f"INSERT INTO {TMP} (product_id, qty, unlimited, manage_stock) "  # noqa: S608
+        "SELECT p.id, CAST(j.value ->> 1 AS NUMERIC), j.value ->> 2, p.manage_stock "
+        f"FROM json_each(%s) j JOIN {t['product']} p ON p.sku = j.value ->> 0",
+        [doc],
+    )
+    counts = _Counts(known=max(cur.rowcount, 0))
+    if not counts.known:
+        return counts
+    cur.execute(_ITEM_UPSERT.format(item=t["item"], source=TMP), [aggregate_pk, snap_at, marker])
+    counts.applied = max(cur.rowcount, 0)
+    if not counts.applied:
+        return counts
+    if counts.applied == counts.known:  # nothing stale: every loaded line was written as it is
         cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {TMP} "
-            "(sku varchar(64) PRIMARY KEY, qty numeric(12, 4) NOT NULL, unlimited boolean NOT NULL) "
-            "ON COMMIT DELETE ROWS"
+            f"INSERT INTO {t['status']} (product_id, aggregate_id, qty, stock_status) "  # noqa: S608
+            f"SELECT s.product_id, %s, s.qty, (s.unlimited OR s.qty > 0 OR NOT s.manage_stock) FROM {TMP} s WHERE true "
+            + _STATUS_CONFLICT.format(status=t["status"]),
+            [aggregate_pk],
         )
-        cur.execute(f"DELETE FROM {TMP}")  # noqa: S608 - rows of an earlier apply in the same transaction
-        with cur.cursor.copy(f"COPY {TMP} (sku, qty, unlimited) FROM STDIN") as copy:  # type: ignore[attr-defined]
-            for line in lines:
-                copy.write_row((line.sku, line.quantity, line.unlimited))
-        cur.execute(f"ANALYZE {TMP}")
     else:
         cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {TMP} (sku TEXT PRIMARY KEY, qty NUMERIC NOT NULL, unlimited INTEGER NOT NULL)"
+            f"INSERT INTO {t['status']} (product_id, aggregate_id, qty, stock_status) "  # noqa: S608
+            "SELECT si.product_id, si.aggregate_id, si.qty, (si.is_in_stock OR si.unlimited OR NOT s.manage_stock) "
+            f"FROM {TMP} s JOIN {t['item']} si ON si.product_id = s.product_id AND si.aggregate_id = %s "
+            "WHERE si.updated_at = %s " + _STATUS_CONFLICT.format(status=t["status"]),
+            [aggregate_pk, marker],
         )
-        cur.execute(f"DELETE FROM {TMP}")  # noqa: S608 - fixed table name
-        cur.executemany(
-            f"INSERT INTO {TMP} (sku, qty, unlimited) VALUES (%s, %s, %s)",  # noqa: S608
-            [(line.sku, str(line.quantity), int(line.unlimited)) for line in lines],
-        )
+    counts.reindexed = max(cur.rowcount, 0)
+    cur.execute(f"DELETE FROM {TMP}")  # noqa: S608 - leave nothing behind in the session
+    return counts
+
+
+def apply_lines(cur: CursorWrapper, lines: Sequence[StockLine], aggregate_pk: int, snap_at: Any, marker: Any) -> _Counts:
+    """Steps 1–2: load, resolve, upsert and reindex ``lines`` (one per SKU) for one aggregate."""
+    if _is_postgres():
+        return _apply_lines_pg(cur, lines, aggregate_pk, snap_at, marker)
+    return _apply_lines_sqlite(cur, lines, aggregate_pk, snap_at, marker)
+
+
+def unknown_sample(cur: CursorWrapper, lines: Sequence[StockLine]) -> list[str]:
+    """The first :data:`SAMPLE` SKUs of ``lines`` (by SKU) that are not in the catalog."""
+    skus = sorted(line.sku for line in lines)
+    found: set[str] = set()
+    product = _tables()["product"]
+    for start in range(0, len(skus), 500):
+        chunk = skus[start:start + 500]
+        marks = ", ".join(["%s"] * len(chunk))
+        found.update(_column(cur, f"SELECT sku FROM {product} WHERE sku IN ({marks})", chunk))  # noqa: S608
+    return [sku for sku in skus if sku not in found][:SAMPLE]
 
 
 def _scalar(cur: CursorWrapper, sql: str, params: list[Any]) -> int:
@@ -122,80 +226,70 @@ def _column(cur: CursorWrapper, sql: str, params: list[Any]) -> list[str]:
     return [str(r[0]) for r in cur.fetchall()]
 
 
-def upsert_items(cur: CursorWrapper, aggregate_pk: int, snapshot_at: Any, marker: Any) -> int:
-    """Step 3: upsert the loaded lines into the stock items of one aggregate; returns rows written."""
+def zero_missing(cur: CursorWrapper, aggregate_pk: int, snapshot_at: Any, marker: Any) -> tuple[int, int]:
+    """Step 3 (NONZERO): older, limited rows of the aggregate become 0 / out of stock and are
+    reindexed; returns ``(rows zeroed, index rows written)``."""
     t = _tables()
-    cur.execute(
-        f"INSERT INTO {t['item']} (product_id, aggregate_id, qty, is_in_stock, unlimited, snapshot_at, updated_at) "  # noqa: S608
-        f"SELECT p.id, %s, s.qty, (s.unlimited OR s.qty > 0), s.unlimited, %s, %s "
-        f"FROM {t['tmp']} s JOIN {t['product']} p ON p.sku = s.sku WHERE true "
-        "ON CONFLICT (product_id, aggregate_id) DO UPDATE SET qty = excluded.qty, "
-        "is_in_stock = excluded.is_in_stock, unlimited = excluded.unlimited, "
-        "snapshot_at = excluded.snapshot_at, updated_at = excluded.updated_at "
-        f"WHERE {t['item']}.snapshot_at IS NULL OR {t['item']}.snapshot_at <= excluded.snapshot_at",
-        [aggregate_pk, snapshot_at, marker],
-    )
-    return max(cur.rowcount, 0)
-
-
-def zero_missing(cur: CursorWrapper, aggregate_pk: int, snapshot_at: Any, marker: Any) -> int:
-    """Step 4 (NONZERO): older, limited rows of the aggregate become 0 / out of stock."""
-    t = _tables()
-    cur.execute(
+    zero = (
         f"UPDATE {t['item']} SET qty = 0, is_in_stock = %s, snapshot_at = %s, updated_at = %s "  # noqa: S608
-        "WHERE aggregate_id = %s AND NOT unlimited AND (snapshot_at IS NULL OR snapshot_at < %s)",
-        [False, snapshot_at, marker, aggregate_pk, snapshot_at],
+        "WHERE aggregate_id = %s AND NOT unlimited AND (snapshot_at IS NULL OR snapshot_at < %s)"
     )
-    return max(cur.rowcount, 0)
-
-
-_STATUS_UPSERT = (
-    "INSERT INTO {status} (product_id, aggregate_id, qty, stock_status) "
-    "SELECT si.product_id, si.aggregate_id, si.qty, (si.is_in_stock OR si.unlimited OR NOT p.manage_stock) "
-    "{source} WHERE {where} "
-    "ON CONFLICT (product_id, aggregate_id) DO UPDATE SET qty = excluded.qty, stock_status = excluded.stock_status "
-    "WHERE {status}.qty <> excluded.qty OR {status}.stock_status <> excluded.stock_status"
-)
-
-
-def reindex_written(cur: CursorWrapper, aggregate_pk: int, marker: Any, *, whole_aggregate: bool) -> int:
-    """Step 6: index the rows written by this run (``updated_at = marker``); returns index rows written.
-
-    ``whole_aggregate=False`` reaches the rows through the temporary table (index lookups);
-    ``True`` scans the aggregate (needed after NONZERO zeroing touched rows outside the message).
-    """
-    t = _tables()
-    if whole_aggregate:
-        source = f"FROM {t['item']} si JOIN {t['product']} p ON p.id = si.product_id"
-    else:
-        source = (
-            f"FROM {t['tmp']} s JOIN {t['product']} p ON p.sku = s.sku "
-            f"JOIN {t['item']} si ON si.product_id = p.id AND si.aggregate_id = %s"
+    params: list[Any] = [False, snapshot_at, marker, aggregate_pk, snapshot_at]
+    if _is_postgres():
+        cur.execute(
+            f"WITH z AS ({zero} RETURNING product_id, aggregate_id, qty, is_in_stock, unlimited), "  # noqa: S608
+            f"ix AS (INSERT INTO {t['status']} (product_id, aggregate_id, qty, stock_status) "
+            "SELECT z.product_id, z.aggregate_id, z.qty, (z.is_in_stock OR z.unlimited OR NOT p.manage_stock) "
+            f"FROM z JOIN {t['product']} p ON p.id = z.product_id {_STATUS_CONFLICT.format(status=t['status'])} "
+            "RETURNING 1) SELECT (SELECT COUNT(*) FROM z), (SELECT COUNT(*) FROM ix)",
+            params,
         )
-    sql = _STATUS_UPSERT.format(status=t["status"], source=source, where="si.aggregate_id = %s AND si.updated_at = %s")
-    params = [aggregate_pk, marker] if whole_aggregate else [aggregate_pk, aggregate_pk, marker]
-    cur.execute(sql, params)
-    return max(cur.rowcount, 0)
+        row = cur.fetchone()
+        return int(row[0]), int(row[1])
+    cur.execute(zero, params)
+    zeroed = max(cur.rowcount, 0)
+    if not zeroed:
+        return 0, 0
+    cur.execute(
+        _STATUS_UPSERT.format(
+            status=t["status"], source=f"FROM {t['item']} si JOIN {t['product']} p ON p.id = si.product_id",
+            where="si.aggregate_id = %s AND si.updated_at = %s AND si.snapshot_at = %s AND NOT si.unlimited "
+            "AND NOT si.is_in_stock",
+        ),
+        [aggregate_pk, marker, snapshot_at],
+    )
+    return zeroed, max(cur.rowcount, 0)
 
 
 def not_covered(cur: CursorWrapper, aggregate_pk: int, snapshot_at: Any) -> tuple[int, list[str]]:
-    """Step 5 (FULL): stock-managed products no part of this snapshot has covered yet, and a sample.
+    """Step 4 (FULL): stock-managed products no part of this snapshot has covered yet, and a sample.
 
-    Counted without an anti-join (``managed products − covered managed items``): single-table
-    counts and a join whose inner side is the product primary key, so a planner misled by
-    statistics that lag behind a bulk load cannot make it quadratic. The sample (first SKUs by
-    id) is only looked up when few remain (≤ :data:`SAMPLE_WHEN_AT_MOST`), i.e. when the last
-    part of a snapshot has arrived — the moment the list is worth reading.
+    Counted as ``managed products − covered managed items`` with single-table counts (one pass
+    over the products, one over the aggregate's items), no join — except, when the catalog has
+    products that do not manage stock, a probe of their items by the unique key — so a planner
+    misled by statistics that lag behind a bulk load cannot make it quadratic. The sample (first
+    SKUs by id) is only looked up when few remain (≤ :data:`SAMPLE_WHEN_AT_MOST`), i.e. when the
+    last part of a snapshot has arrived — the moment the list is worth reading.
     """
     t = _tables()
-    managed = _scalar(cur, f"SELECT COUNT(*) FROM {t['product']} WHERE manage_stock", [])  # noqa: S608
+    cur.execute(
+        f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN manage_stock THEN 0 ELSE 1 END), 0) FROM {t['product']}"  # noqa: S608
+    )
+    row = cur.fetchone()
+    products, unmanaged = (int(row[0]), int(row[1])) if row else (0, 0)
     covered = _scalar(
         cur,
-        f"SELECT COUNT(*) FROM {t['item']} si JOIN {t['product']} p ON p.id = si.product_id "  # noqa: S608
-        "WHERE si.aggregate_id = %s AND si.snapshot_at >= %s AND p.manage_stock",
+        f"SELECT COUNT(*) FROM {t['item']} WHERE aggregate_id = %s AND snapshot_at >= %s",  # noqa: S608
         [aggregate_pk, snapshot_at],
     )
-    missing = max(managed - covered, 0)
+    if unmanaged:
+        covered -= _scalar(
+            cur,
+            f"SELECT COUNT(*) FROM {t['product']} p WHERE NOT p.manage_stock AND EXISTS (SELECT 1 FROM {t['item']} si "  # noqa: S608
+            "WHERE si.product_id = p.id AND si.aggregate_id = %s AND si.snapshot_at >= %s)",
+            [aggregate_pk, snapshot_at],
+        )
+    missing = max(products - unmanaged - covered, 0)
     sample: list[str] = []
     if 0 < missing <= SAMPLE_WHEN_AT_MOST:
         sample = _column(
@@ -213,7 +307,7 @@ def refresh_statistics(cur: CursorWrapper, written: int) -> bool:
     """PostgreSQL: ``ANALYZE`` the stock-item (and, never analysed, product) table after a bulk load.
 
     Without statistics the planner believes a freshly filled table is nearly empty and picks
-    nested loops that turn the anti-join of the FULL coverage report quadratic. Re-analysed when
+    nested loops that can turn the anti-join of the FULL coverage sample quadratic. Re-analysed when
     the table was never analysed or this message wrote more than 20 % of its estimated rows — a
     handful of times during an initial load, never in steady state. Returns whether it ran.
     """
@@ -234,6 +328,7 @@ def refresh_statistics(cur: CursorWrapper, written: int) -> bool:
         cur.execute(f"ANALYZE {t['item']}")
         ran = True
     return ran
+
 
 
 def reindex_aggregates(aggregate_pks: list[int] | None = None) -> int:
@@ -277,7 +372,6 @@ def apply_snapshot(snapshot: StockSnapshot) -> ApplyOutcome:
     decision, ``Store.stock_aggregate``) and reported as ``aggregate_created``. Unknown SKUs are
     reported, not fatal. Idempotent: applying the same message again writes the same state.
     """
-    t = _tables()
     out = ApplyOutcome(snapshot.aggregate_id, snapshot.mode, snapshot.created_on.isoformat(), received=len(snapshot.lines))
     snap_at = _dt(snapshot.created_on)
     with transaction.atomic():
@@ -286,25 +380,17 @@ def apply_snapshot(snapshot: StockSnapshot) -> ApplyOutcome:
         )
         marker = _dt(timezone.now())
         with connection.cursor() as cur:
-            load_lines(cur, snapshot.lines)
             if snapshot.lines:
-                unknown = f"FROM {t['tmp']} s WHERE NOT EXISTS (SELECT 1 FROM {t['product']} p WHERE p.sku = s.sku)"  # noqa: S608 - fixed table names
-                out.unknown_skus = _scalar(cur, f"SELECT COUNT(*) {unknown}", [])  # noqa: S608
+                counts = apply_lines(cur, snapshot.lines, aggregate.pk, snap_at, marker)
+                out.applied, out.reindexed = counts.applied, counts.reindexed
+                out.stale = counts.known - counts.applied
+                out.unknown_skus = out.received - counts.known
                 if out.unknown_skus:
-                    out.unknown_sample = _column(cur, f"SELECT s.sku {unknown} ORDER BY s.sku LIMIT {SAMPLE}", [])  # noqa: S608
-                out.stale = _scalar(
-                    cur,
-                    f"SELECT COUNT(*) FROM {t['tmp']} s JOIN {t['product']} p ON p.sku = s.sku "  # noqa: S608
-                    f"JOIN {t['item']} si ON si.product_id = p.id AND si.aggregate_id = %s WHERE si.snapshot_at > %s",
-                    [aggregate.pk, snap_at],
-                )
-                out.applied = upsert_items(cur, aggregate.pk, snap_at, marker)
+                    out.unknown_sample = unknown_sample(cur, snapshot.lines)
             if snapshot.mode == "NONZERO":
-                out.zeroed = zero_missing(cur, aggregate.pk, snap_at, marker)
+                out.zeroed, reindexed = zero_missing(cur, aggregate.pk, snap_at, marker)
+                out.reindexed += reindexed
             refresh_statistics(cur, out.applied + out.zeroed)
-            out.reindexed = reindex_written(cur, aggregate.pk, marker, whole_aggregate=snapshot.mode == "NONZERO")
             if snapshot.mode == "FULL":
                 out.not_in_snapshot, out.not_in_snapshot_sample = not_covered(cur, aggregate.pk, snap_at)
-            if not _is_postgres():  # PostgreSQL: ON COMMIT DELETE ROWS
-                cur.execute(f"DELETE FROM {TMP}")  # noqa: S608
     return out
