@@ -54,6 +54,9 @@ def connector(transactional_db: None) -> Iterator[Any]:
 
     with connector_server() as server:
         yield server
+    from mcom.service_bus.ingest import close_writers
+
+    close_writers()  # the fast ingest path's DB connection (else the test database cannot be dropped)
 
 
 @dataclass

@@ -47,7 +47,7 @@ class LoggedMessage(models.Model):
     message_id = models.CharField(max_length=64, help_text="JSON-RPC id (ours for outbound, the bus's for inbound)")
     kind = models.CharField(max_length=8, choices=KINDS, blank=True)
     entity_key = models.CharField(max_length=191, help_text="messages of one key are processed in order")
-    dedupe_key = models.CharField(
+    dedupe_key = models.CharField(  # noqa: DJ001 - NULL = "no dedupe key" (queried with IS NULL semantics)
         max_length=191, null=True, blank=True, help_text="outbound: a newer waiting message with the same key replaces this one"
     )
     payload = models.TextField(help_text="the params object as JSON (inbound: the exact received body)")
@@ -73,6 +73,17 @@ class LoggedMessage(models.Model):
             models.Index(fields=["created_at"], name="mcom_lmq_created"),
             models.Index(fields=["topic"], name="mcom_lmq_topic"),
             models.Index(fields=["dedupe_key"], name="mcom_lmq_dedupe"),
+            # worker: open rows in id order, and "does an error row hold this entity back?"
+            models.Index(
+                fields=["direction", "id"],
+                name="mcom_lmq_open",
+                condition=models.Q(status__in=["new", "retry", "processing"]),
+            ),
+            models.Index(
+                fields=["direction", "entity_key", "id"],
+                name="mcom_lmq_error",
+                condition=models.Q(status="error"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -88,10 +99,14 @@ class Registration(models.Model):
     labels = models.JSONField(default=dict)
     ok = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    source = models.CharField(max_length=32, blank=True, default="", help_text="what triggered it (setup:upgrade, admin, cli…)")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.application_id} at {self.url} ({'ok' if self.ok else 'failed'})"
 
 
 class CronJobState(models.Model):
@@ -106,3 +121,6 @@ class CronJobState(models.Model):
 
     class Meta:
         db_table = "mcom_cron_schedule"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,375 @@
+"""The served inbound path: a lean ASGI handler for ``/mcom/service-bus`` in front of Django.
+
+:func:`mount` wraps the Django ASGI application: requests to ``/mcom/service-bus`` are checked
+by :func:`mcom.service_bus.endpoint.evaluate` (same rules as the Django view) and stored through
+a :class:`GroupCommitWriter`; everything else goes to Django.
+
+Group commit: each process has one writer thread with its own database connection (psycopg
+for PostgreSQL, sqlite3 for SQLite). Rows from concurrent requests are inserted and committed
+together; each request is answered only after the commit that holds its row (durable before
+the acknowledgement). ``INSERT … ON CONFLICT (direction, message_id) DO NOTHING`` makes
+re-deliveries free. The row format is the ``LoggedMessage`` model's (see :data:`COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from mcom.service_bus import endpoint
+from mcom.service_bus.endpoint import InboundRow, Reply
+
+log = logging.getLogger("mcom.service_bus.ingest")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
+
+TABLE = "mcom_logged_messages_queue"
+COLUMNS = (
+    "direction", "topic", "message_id", "kind", "entity_key", "dedupe_key", "payload", "status",
+    "attempts", "next_attempt_at", "locked_until", "last_error", "result", "created_at", "updated_at",
+    "processed_at",
+)
+MAX_BATCH = 512
+IDLE_CLOSE_SECONDS = 1.0
+MAX_BODY = 50 * 1024 * 1024
+
+
+class PersistError(Exception):
+    """The rows could not be committed (the requests are answered 503)."""
+
+
+class _Store(Protocol):
+    def write(self, rows: Sequence[InboundRow]) -> None: ...
+    def close(self) -> None: ...
+
+
+def _values(row: InboundRow, message_id: str, now: Any) -> tuple[Any, ...]:
+    return ("in", row.topic, message_id, "", row.entity_key, None, row.payload, "new", 0, now, None, "", "", now, now, None)
+
+
+class _SqlStore:
+    """Shared batch logic; subclasses provide the connection, placeholder style and timestamps."""
+
+    placeholder = "?"
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.conn: Any = None
+        marks = ",".join([self.placeholder] * len(COLUMNS))
+        self.insert_sql = (
+            f"INSERT INTO {TABLE} ({','.join(COLUMNS)}) VALUES ({marks}) "  # noqa: S608 - constants only
+            "ON CONFLICT (direction, message_id) DO NOTHING"
+        )
+        self.select_sql = f"SELECT payload FROM {TABLE} WHERE direction = 'in' AND message_id = {self.placeholder}"  # noqa: S608
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    def now(self) -> Any:
+        raise NotImplementedError
+
+    def begin(self, cur: Any) -> None:
+        pass
+
+    def write(self, rows: Sequence[InboundRow]) -> None:
+        if self.conn is None:
+            self.conn = self.connect()
+        now = self.now()
+        cur = self.conn.cursor()
+        try:
+            self.begin(cur)
+            cur.executemany(self.insert_sql, [_values(r, r.message_id, now) for r in rows])
+            if cur.rowcount != len(rows):
+                self._variants(cur, rows, now)
+            self.conn.commit()
+        except BaseException:
+            self._discard()
+            raise
+        finally:
+            if self.conn is not None:
+                cur.close()
+
+    def _variants(self, cur: Any, rows: Sequence[InboundRow], now: Any) -> None:
+        """Some ids existed: keep bodies that differ from the stored one under a variant id."""
+        for r in rows:
+            cur.execute(self.select_sql, (r.message_id,))
+            found = cur.fetchone()
+            if found is not None and found[0] != r.payload:
+                cur.execute(self.insert_sql, _values(r, endpoint.variant_id(r.message_id, r.payload), now))
+
+    def _discard(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.rollback()
+                conn.close()
+            except Exception:  # noqa: BLE001,S110 - the connection is being thrown away anyway
+                pass
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+
+class SqliteStore(_SqlStore):
+    placeholder = "?"
+
+    def connect(self) -> Any:
+        conn = sqlite3.connect(self.settings["NAME"], timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def now(self) -> Any:
+        # Django's SQLite format for aware datetimes: naive UTC, str() (``YYYY-MM-DD HH:MM:SS.ffffff``)
+        return str(datetime.now(UTC).replace(tzinfo=None))
+
+    def begin(self, cur: Any) -> None:
+        cur.execute("BEGIN IMMEDIATE")
+
+
+class PostgresStore(_SqlStore):
+    placeholder = "%s"
+
+    def connect(self) -> Any:
+        import psycopg
+
+        s = self.settings
+        options = {k: v for k, v in (s.get("OPTIONS") or {}).items() if k not in ("isolation_level", "pool", "server_side_binding", "assume_role")}
+        kwargs: dict[str, Any] = {"dbname": s["NAME"], **options}
+        for key, name in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host"), ("PORT", "port")):
+            if s.get(key):
+                kwargs[name] = s[key]
+        return psycopg.connect(**kwargs)
+
+    def now(self) -> Any:
+        return datetime.now(UTC)
+
+
+def store_for(settings: dict[str, Any]) -> _Store:
+    engine = settings.get("ENGINE", "")
+    if engine.endswith("sqlite3"):
+        return SqliteStore(settings)
+    if engine.endswith("postgresql"):
+        return PostgresStore(settings)
+    raise ValueError(f"no fast ingest store for database engine {engine!r}")
+
+
+_Item = tuple[InboundRow, "asyncio.Future[None]", asyncio.AbstractEventLoop]
+
+
+class GroupCommitWriter:
+    """One thread committing the rows of concurrent requests together."""
+
+    def __init__(self, store: _Store, *, max_batch: int = MAX_BATCH, idle_close: float = IDLE_CLOSE_SECONDS) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.idle_close = idle_close
+        self._items: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self.batches = 0
+        self.rows = 0
+        self._thread = threading.Thread(target=self._run, name="mcom-ingest-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, row: InboundRow) -> asyncio.Future[None]:
+        """Queue ``row``; the future resolves after its commit (or fails with :class:`PersistError`)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            if self._closed:
+                raise PersistError("writer is closed")
+            self._items.append((row, fut, loop))
+            self._cond.notify()
+        return fut
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=10)
+
+    def _take(self) -> list[_Item] | None:
+        with self._cond:
+            idle_since = time.monotonic()
+            while not self._items:
+                if self._closed:
+                    return None
+                self._cond.wait(timeout=self.idle_close)
+                if not self._items and time.monotonic() - idle_since >= self.idle_close:
+                    # Idle: release the connection (a test database can then be dropped).
+                    self.store.close()
+                    idle_since = time.monotonic()
+            n = min(len(self._items), self.max_batch)
+            return [self._items.popleft() for _ in range(n)]
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                break
+            error: BaseException | None = None
+            rows = [item[0] for item in batch]
+            for attempt in range(2):  # one reconnect on a broken connection
+                try:
+                    self.store.write(rows)
+                    error = None
+                    break
+                except Exception as e:  # noqa: BLE001 - any driver error means "not stored"
+                    error = e
+                    log.warning("ingest write of %d rows failed (attempt %d): %s", len(rows), attempt + 1, type(e).__name__)
+            self.batches += 1
+            self.rows += len(rows) if error is None else 0
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, fut, loop in batch:
+                by_loop.setdefault(loop, []).append(fut)
+            for loop, futs in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, futs, error)
+                except RuntimeError:  # that event loop is gone
+                    pass
+        self.store.close()
+
+
+def _settle(futs: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(PersistError(type(error).__name__))
+
+
+class _Writers:
+    writer: GroupCommitWriter | None = None
+    lock = threading.Lock()
+
+
+def get_writer() -> GroupCommitWriter:
+    """The process's writer for Django's ``default`` database (created on first use)."""
+    with _Writers.lock:
+        if _Writers.writer is None:
+            from django.db import connections
+
+            _Writers.writer = GroupCommitWriter(store_for(dict(connections["default"].settings_dict)))
+        return _Writers.writer
+
+
+def close_writers() -> None:
+    """Stop the writer and close its connection (server shutdown, test teardown)."""
+    with _Writers.lock:
+        w, _Writers.writer = _Writers.writer, None
+    if w is not None:
+        w.close()
+
+
+# ------------------------------------------------------------------------------------ ASGI
+
+
+async def _send_reply(send: Send, reply: Reply) -> None:
+    headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return b"\x00too-large"
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _answer_sync(accepted: endpoint.Accepted) -> Reply:
+    from django.db import connections
+
+    try:
+        return endpoint.handle_sync(accepted)
+    finally:
+        connections.close_all()  # this executor thread's connections; do not leak them
+
+
+async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one request to ``/mcom/service-bus``."""
+    method = scope.get("method", "")
+    if method == "OPTIONS":
+        await _send_reply(send, endpoint.options_reply())
+        return
+    if method != "POST":
+        await _send_reply(send, endpoint.rpc_error(405, endpoint.INVALID_REQUEST, "use POST"))
+        return
+    body = await _read_body(receive)
+    if body is None:
+        return
+    if body == b"\x00too-large":
+        await _send_reply(send, endpoint.rpc_error(413, endpoint.INVALID_REQUEST, "request too large"))
+        return
+    signature: bytes | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"x-signature":
+            signature = value
+            break
+    client = scope.get("client")
+    outcome = endpoint.evaluate(body, signature, peer=client[0] if client else "")
+    if isinstance(outcome, Reply):
+        await _send_reply(send, outcome)
+        return
+    if outcome.route.synchronous_answer:
+        await _send_reply(send, await asyncio.to_thread(_answer_sync, outcome))
+        return
+    try:
+        await get_writer().submit(outcome.row)
+    except PersistError as e:
+        log.error("inbound %s %s not stored: %s", outcome.row.topic, outcome.row.message_id, e)
+        await _send_reply(send, endpoint.unavailable(outcome.request_id))
+        return
+    await _send_reply(send, endpoint.ack(outcome.request_id))
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await asyncio.to_thread(close_writers)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def mount(django_app: ASGIApp) -> ASGIApp:
+    """An ASGI app serving ``/mcom/service-bus`` itself and everything else with ``django_app``."""
+    paths = {endpoint.PATH, endpoint.PATH + "/"}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http" and scope["path"] in paths:
+            await handle(scope, receive, send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+        else:
+            await django_app(scope, receive, send)
+
+    return app

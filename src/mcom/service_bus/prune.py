@@ -1,0 +1,61 @@
+"""Pruning of the message log: finished rows older than N days are deleted in batches."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from mcom.service_bus.models import LoggedMessage
+
+log = logging.getLogger("mcom.service_bus.prune")
+
+BATCH = 1000
+
+
+def configured_days() -> int:
+    """Store config ``mcom/message_log/prune_days`` (default 30)."""
+    from mcom.commerce import config
+
+    return int(config.get("mcom/message_log/prune_days"))
+
+
+def enabled() -> bool:
+    """Store config ``mcom/message_log/prune_enabled`` (default yes)."""
+    from mcom.commerce import config
+
+    return bool(config.get("mcom/message_log/prune_enabled"))
+
+
+def prune(days: int | None = None) -> int:
+    """Delete ``complete``/``ignored`` rows created more than ``days`` days ago; returns how many.
+
+    ``days`` defaults to the configured ``prune_days``. Open rows (new, retry, processing, error)
+    are never deleted. Deletes at most :data:`BATCH` ids per statement, one transaction each.
+    Raises ``ValueError`` for a negative ``days``.
+    """
+    days = configured_days() if days is None else days
+    if days < 0:
+        raise ValueError("days must be 0 or more")
+    cutoff = timezone.now() - timedelta(days=days)
+    finished = LoggedMessage.objects.filter(status__in=LoggedMessage.FINISHED, created_at__lt=cutoff)
+    total = 0
+    while True:
+        ids = list(finished.order_by("id").values_list("id", flat=True)[:BATCH])
+        if not ids:
+            break
+        with transaction.atomic():
+            deleted, _ = LoggedMessage.objects.filter(pk__in=ids, status__in=LoggedMessage.FINISHED).delete()
+        total += deleted
+    if total:
+        log.info("pruned %d finished messages older than %d days", total, days)
+    return total
+
+
+def prune_if_enabled() -> int:
+    """The daily cron job: prune with the configured days when pruning is enabled."""
+    if not enabled():
+        return 0
+    return prune()

@@ -1,0 +1,229 @@
+"""The worker: retries with backoff, per-entity order, overlap safety, outbound sending."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from mcom.service_bus import inbox, outbox, worker
+from mcom.service_bus.models import LoggedMessage
+
+from .fakebus import FakeBus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _store(effects: Any, entity: str, n: int, method: str | None = None, **params: Any) -> LoggedMessage:
+    return inbox.store_inbound(method or effects.COUNT, {"entity": entity, "n": n, **params})
+
+
+def test_failing_handler_is_retried_with_backoff_then_parked(effects: Any, env: Any) -> None:
+    env(queue__backoff_base_seconds=10, queue__backoff_max_seconds=25, queue__max_attempts=4)
+    msg = _store(effects, "o1", 1, method=effects.FAIL, mode="retry")
+    delays = []
+    for _ in range(3):
+        before = timezone.now()
+        assert worker.process_inbound() == 1
+        msg.refresh_from_db()
+        assert msg.status == "retry" and "RetryLater: entity not known yet" in msg.last_error
+        delays.append(round((msg.next_attempt_at - before).total_seconds()))
+        assert worker.process_inbound() == 0  # not due yet
+        LoggedMessage.objects.filter(pk=msg.pk).update(next_attempt_at=timezone.now())
+    assert delays == [10, 20, 25]  # exponential, capped by backoff_max_seconds
+    assert worker.process_inbound() == 1
+    msg.refresh_from_db()
+    assert msg.status == "error" and msg.attempts == 4
+    assert msg.last_error.startswith("gave up after 4 attempts: RetryLater")
+
+
+def test_handler_succeeding_on_a_later_attempt(effects: Any, queue_fast: Any) -> None:
+    msg = _store(effects, "o1", 1, method=effects.FAIL, mode="retry", succeed_at_attempt=2)
+    worker.run_until_idle()
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts, msg.last_error) == ("complete", 2, "")
+
+
+def test_permanent_error_is_parked_at_once(effects: Any, queue_fast: Any) -> None:
+    msg = _store(effects, "o1", 1, method=effects.FAIL, mode="permanent")
+    worker.run_until_idle()
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts) == ("error", 1)
+    assert msg.last_error == "PermanentError: this cannot work"
+
+
+def test_unexpected_exception_is_retried_and_recorded(effects: Any, queue_fast: Any) -> None:
+    msg = _store(effects, "o1", 1, method=effects.FAIL, mode="crash")
+    worker.run_until_idle()
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts) == ("error", 3)
+    assert "ZeroDivisionError: handler bug" in msg.last_error
+
+
+def test_per_entity_order_holds_while_other_entities_proceed(effects: Any, queue_fast: Any) -> None:
+    a1 = _store(effects, "A", 1, method=effects.FAIL, mode="permanent")
+    a2 = _store(effects, "A", 2)
+    b1 = _store(effects, "B", 1)
+    a3 = _store(effects, "A", 3)
+    b2 = _store(effects, "B", 2)
+    worker.run_until_idle()
+    status = dict(LoggedMessage.objects.values_list("id", "status"))
+    assert status[a1.pk] == "error"
+    assert status[a2.pk] == status[a3.pk] == "new"  # held back behind the failed A message
+    assert status[b1.pk] == status[b2.pk] == "complete"
+    assert [e[1:] for e in effects.effects()] == [("B", 1), ("B", 2)]
+    worker.ignore(a1.pk)  # the operator gives up on it: A proceeds, in order
+    worker.run_until_idle()
+    assert [e[1:] for e in effects.effects()] == [("B", 1), ("B", 2), ("A", 2), ("A", 3)]
+
+
+def test_retry_later_holds_back_the_entity_until_it_succeeds(effects: Any, env: Any) -> None:
+    env(queue__backoff_base_seconds=0.2, queue__max_attempts=5)
+    first = _store(effects, "A", 1, method=effects.FAIL, mode="retry", succeed_at_attempt=2)
+    second = _store(effects, "A", 2)
+    worker.process_inbound()
+    assert LoggedMessage.objects.get(pk=second.pk).status == "new"
+    LoggedMessage.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
+    worker.process_inbound()
+    assert LoggedMessage.objects.get(pk=first.pk).status == "complete"
+    assert LoggedMessage.objects.get(pk=second.pk).status == "complete"
+
+
+def test_many_messages_of_one_entity_are_processed_in_order_in_batches(effects: Any, env: Any) -> None:
+    env(queue__batch_size=7)
+    for i in range(30):
+        _store(effects, "hot", i)
+    assert worker.process_inbound() == 30
+    assert [e[2] for e in effects.effects()] == list(range(30))
+
+
+def test_two_overlapping_workers_never_process_a_message_twice(effects: Any, env: Any) -> None:
+    env(queue__batch_size=5)
+    for i in range(60):
+        _store(effects, f"e{i % 12}", i, sleep=0.002)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.process_inbound()
+        except BaseException as e:  # pragma: no cover
+            errors.append(e)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    done = effects.effects()
+    assert sorted(e[0] for e in done) == sorted(LoggedMessage.objects.values_list("id", flat=True))  # each once
+    for key in {e[1] for e in done}:
+        ns = [e[2] for e in done if e[1] == key]
+        assert ns == sorted(ns)  # per-entity order
+    assert set(LoggedMessage.objects.values_list("status", flat=True)) == {"complete"}
+
+
+def test_expired_lease_is_reclaimed_and_a_live_lease_is_respected(effects: Any) -> None:
+    msg = _store(effects, "o1", 1)
+    later = timezone.now() + timedelta(minutes=5)
+    LoggedMessage.objects.filter(pk=msg.pk).update(status="processing", locked_until=later)
+    assert worker.process_inbound() == 0  # someone else holds it
+    LoggedMessage.objects.filter(pk=msg.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+    assert worker.process_inbound() == 1  # its worker died: taken over
+    msg.refresh_from_db()
+    assert msg.status == "complete"
+
+
+def test_a_lost_claim_is_not_finished(effects: Any) -> None:
+    _store(effects, "o1", 1)
+    (claimed,) = worker._claim("in", 10)
+    LoggedMessage.objects.filter(pk=claimed.id).update(locked_until=timezone.now() + timedelta(hours=1))  # taken over
+    assert worker._process_inbound(claimed, __import__("mcom.envconfig").envconfig.current().queue) is None
+    assert effects.effects() == []
+
+
+def test_manual_retry_and_ignore(effects: Any, queue_fast: Any) -> None:
+    msg = _store(effects, "o1", 1, method=effects.FAIL, mode="permanent")
+    worker.run_until_idle()
+    worker.retry(msg.pk)
+    msg.refresh_from_db()
+    assert msg.status == "retry" and msg.next_attempt_at <= timezone.now()
+    worker.run_until_idle()
+    msg.refresh_from_db()
+    assert msg.status == "error" and msg.attempts == 2
+    assert worker.ignore(msg.pk).status == "ignored"
+    with pytest.raises(LookupError):
+        worker.retry(10**9)
+
+
+def test_sigterm_flag_stops_between_messages(effects: Any) -> None:
+    for i in range(5):
+        _store(effects, f"e{i}", i)
+    worker.request_stop()
+    assert worker.process_inbound() == 0
+    worker.clear_stop()
+    assert set(LoggedMessage.objects.values_list("status", flat=True)) == {"new"}
+    assert worker.process_inbound() == 5
+
+
+# ---------------------------------------------------------------------------------- outbound
+
+
+def test_outbound_sent_in_order_with_on_sent_in_the_same_transaction(bus: FakeBus, routes: Any) -> None:
+    bus.answers[routes.OUT_DELEGATE] = (200, b'{"jsonrpc":"2.0","id":1,"result":{"accepted":true}}')
+    m1 = outbox.enqueue(routes.OUT_EVENT, {"product": {"sku": "a"}}, entity_key="product:a")
+    m2 = outbox.enqueue(routes.OUT_DELEGATE, {"order": {"id": "1"}}, entity_key="order:1")
+    assert worker.send_outbound() == 2
+    sent = bus.rpc_requests()
+    assert [(r.path, r.json["id"]) for r in sent] == [("/events", m1.message_id), ("/delegate/oms", m2.message_id)]
+    assert sent[0].json["params"] == {"product": {"sku": "a"}}
+    m2.refresh_from_db()
+    assert m2.status == "complete" and json.loads(m2.result) == {"accepted": True} and m2.attempts == 1
+    assert routes.SENT == [(m1.pk, []), (m2.pk, {"accepted": True})]
+
+
+def test_outbound_failure_retried_then_parked_with_on_failed(bus: FakeBus, routes: Any, queue_fast: Any) -> None:
+    bus.answers[routes.OUT_EVENT] = (503, b"down")
+    msg = outbox.enqueue(routes.OUT_EVENT, {"x": 1}, entity_key="k")
+    later = outbox.enqueue(routes.OUT_EVENT, {"x": 2}, entity_key="k")
+    worker.run_until_idle()
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts) == ("error", 3)
+    assert "OmsUnavailable" in msg.last_error and "HTTP 503" in msg.last_error
+    assert [w for _, _, w in routes.FAILED] == [True, True, False]
+    assert LoggedMessage.objects.get(pk=later.pk).status == "new"  # held back behind the failed one
+    bus.answers.pop(routes.OUT_EVENT)
+    worker.retry(msg.pk)
+    worker.run_until_idle()
+    assert set(LoggedMessage.objects.values_list("status", flat=True)) == {"complete"}
+
+
+def test_outbound_permanent_rpc_error_is_parked_at_once(bus: FakeBus, routes: Any, queue_fast: Any) -> None:
+    bus.answers[routes.OUT_EVENT] = (200, b'{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Invalid params"}}')
+    msg = outbox.enqueue(routes.OUT_EVENT, {"x": 1}, entity_key="k")
+    worker.run_until_idle()
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts) == ("error", 1) and "-32602" in msg.last_error
+
+
+def test_send_now_delivers_one_message(bus: FakeBus, routes: Any) -> None:
+    first = outbox.enqueue(routes.OUT_DELEGATE, {"order": {"id": "1"}}, entity_key="order:1")
+    second = outbox.enqueue(routes.OUT_DELEGATE, {"order": {"id": "1"}, "v": 2}, entity_key="order:1")
+    assert worker.send_now(second.pk) is False  # not first of its entity
+    assert worker.send_now(first.pk) is True
+    assert len(bus.rpc_requests()) == 1
+    assert worker.send_now(first.pk) is False  # already sent
+
+
+def test_outbound_waits_untouched_while_the_bus_is_not_configured(routes: Any) -> None:
+    msg = outbox.enqueue(routes.OUT_EVENT, {"x": 1}, entity_key="k")
+    assert worker.send_outbound() == 0
+    msg.refresh_from_db()
+    assert (msg.status, msg.attempts) == ("new", 0)
