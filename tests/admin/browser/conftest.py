@@ -52,26 +52,6 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def connector(transactional_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The live connector with the admin's static files (CSS/JS) served, as in a browser session.
-
-    Overrides the suite's ``connector`` (``wired`` uses this one too): ``mcom.asgi`` alone does not
-    serve ``/static/``, so the pages would render unstyled. Django's ASGI handler runs each request
-    in a fresh thread; with persistent connections (``CONN_MAX_AGE``) those threads would keep
-    PostgreSQL sessions open and block dropping the test database, so they close per request here.
-    """
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-    from django.db import connections
-
-    from mcom.asgi import application
-    from mcom.testing.live import ThreadedServer
-
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    with ThreadedServer(ASGIStaticFilesHandler(application)) as server:
-        yield server
-
-
-@pytest.fixture
 def admin_user(transactional_db: None) -> Any:
     from django.contrib.auth import get_user_model
 
