@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e .
+.venv/bin/pip install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
+.venv/bin/pip install -q -e . 2> >(grep -v "^WARNING: Location" >&2)
 MCOM=.venv/bin/mcom
 
 export MCOM_ROOT="${MCOM_ROOT:-$PWD/demo}"
@@ -16,15 +16,16 @@ SANDBOX_PORT=${SANDBOX_PORT:-8089}
 SANDBOX_SECRET=${SANDBOX_SECRET:-sandbox-client-secret}
 mkdir -p "$MCOM_ROOT"
 
-if [ ! -f "$MCOM_ROOT/etc/env.toml" ]; then
+if [ ! -f "$MCOM_ROOT/var/.demo-ready" ]; then
   $MCOM setup:install --no-interaction \
     --base-url "http://127.0.0.1:$PORT" \
-    --admin-user admin --admin-password admin123 \
+    --admin-user admin --admin-password mcom-demo-2026 \
     --service-bus-url "http://127.0.0.1:$SANDBOX_PORT/" \
     --oauth-server-url "http://127.0.0.1:$SANDBOX_PORT/" \
     --oauth-client-id mcom --oauth-client-secret "$SANDBOX_SECRET"
   $MCOM config:set mcom/general/sales_channel_id default
   $MCOM sampledata:deploy --products 200 --orders 20 --stores 1
+  touch "$MCOM_ROOT/var/.demo-ready"
 fi
 
 $MCOM oms:sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --client-id mcom --client-secret "$SANDBOX_SECRET" \
@@ -37,7 +38,7 @@ done
 
 $MCOM setup:upgrade   # migrations + registration with the sandbox OMS
 echo
-echo "  Connector admin:  http://127.0.0.1:$PORT/admin/  (admin / admin123) -> MCOM"
+echo "  Connector admin:  http://127.0.0.1:$PORT/admin/  (admin / mcom-demo-2026) -> MCOM"
 echo "  Sandbox OMS:      http://127.0.0.1:$SANDBOX_PORT/"
 echo "  REST API docs:    http://127.0.0.1:$PORT/api/docs"
 echo

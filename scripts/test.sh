@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e ".[test]" ./examples/mcom-example-plugin
+.venv/bin/pip install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
+.venv/bin/pip install -q -e ".[test]" ./examples/mcom-example-plugin 2> >(grep -v "^WARNING: Location" >&2)
 
 # Debian's chromium for the admin browser tests (Playwright cannot download browsers here).
 if [ ! -x /usr/bin/chromium ]; then
