@@ -15,8 +15,19 @@ that earlier row is claimed in the same batch just before it. A failed row there
 the later rows of its entity only; other entities proceed.
 
 Inbound: the handler runs in a transaction together with the status update, which is
-conditional on the claim token (exactly-once effect). Outbound: the message is sent by the OMS client (path by ``kind``), then ``on_sent``
-runs in the transaction that marks it complete, or ``on_failed(msg, error, will_retry)``.
+conditional on the claim token (exactly-once effect). Outbound (:func:`_send_batch`): the claim
+counts the attempt (``attempts + 1``, given back when a claimed row is released unsent); the
+messages are sent one after another by the OMS client (path by ``kind``) and the successes are
+recorded in batches: one transaction marks them ``complete`` (conditional on the claim token)
+and runs their ``on_sent`` hooks — or one ``on_sent_many`` call per run of one method
+(:func:`register_sent_many`). The pending successes are recorded before a failure is (hooks keep
+their order), before the next message of an entity with a pending one is sent (a failing
+``on_sent`` still holds that entity back) and at the end of the batch. A failure is recorded at
+once with ``on_failed(msg, error, will_retry)``. The lease is renewed for the rest of the batch
+(one statement) when less than ``max(lease_seconds / 2, message_time_limit + 1)`` is left. A
+send is at-least-once by nature: a worker killed mid-batch leaves its sent-but-unrecorded
+messages to be sent again after the lease expires (message ids are stable; the OMS ignores
+duplicates).
 Failures: ``PermanentError``/non-retryable OMS errors → ``error`` at once; ``RetryLater``,
 retryable OMS errors, time limit and unexpected exceptions → ``retry`` after exponential
 backoff (``backoff_base_seconds * 2**(attempts-1)``, capped by ``backoff_max_seconds``) until
@@ -30,9 +41,9 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
