@@ -23,9 +23,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from mcom.cli import setup as setup_cmds
     from mcom.cli import sandbox as sandbox_cmds
     from mcom.cli import serve as serve_cmds
+    from mcom.cli import setup as setup_cmds
 
     for mod in (setup_cmds, serve_cmds, sandbox_cmds):
         for cmd in mod.COMMANDS:
