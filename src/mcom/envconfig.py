@@ -318,6 +318,11 @@ def current() -> EnvConfig:
     return _cache.cfg
 
 
+def cached() -> EnvConfig | None:
+    """The configuration if already loaded, without loading it (safe inside logging filters)."""
+    return _cache.cfg
+
+
 def reload() -> EnvConfig:
     _cache.cfg = None
     return current()

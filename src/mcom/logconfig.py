@@ -15,10 +15,9 @@ class RedactSecrets(logging.Filter):
     """Replace every configured secret value in a record's final message with ``***``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            secrets = envconfig.current().secrets()
-        except envconfig.ConfigError:
-            return True
+        # cached(): loading the config logs warnings itself, which would re-enter this filter.
+        cfg = envconfig.cached()
+        secrets = cfg.secrets() if cfg is not None else []
         if not secrets:
             return True
         msg = record.getMessage()

@@ -15,7 +15,7 @@ class ServiceBusConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from mcom.service_bus import handlers, jobs  # noqa: F401  (registers bus jobs)
+        from mcom.service_bus import checks, handlers, jobs  # noqa: F401  (registers checks and bus jobs)
 
         for name in filter(None, (n.strip() for n in os.environ.get(TEST_HANDLERS_ENV, "").split(","))):
             module = importlib.import_module(name)
