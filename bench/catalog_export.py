@@ -32,7 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-PG_SERVER = os.environ.get("MCOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+from common import fresh_database
+
 CLIENT_ID, CLIENT_SECRET = "bench", "bench-client-secret"
 SECRET = "bench-delivery-secret-0123456789abcdef"
 BASELINE_MAX = 20_000
@@ -54,22 +55,8 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="mcom-bench-db-") as d:
-            yield f"sqlite:///{d}/bench.sqlite3"
-        return
-    import psycopg
-
-    name = f"mcom_bench_export_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database(kind: str) -> Any:
+    return fresh_database(kind, "export")
 
 
 @contextmanager

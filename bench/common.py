@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,3 +271,25 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = [" | ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))) for r in cells]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+PG_SERVER = os.environ.get("MCOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+@contextmanager
+def fresh_database(kind: str, label: str) -> Iterator[str]:
+    """A fresh database URL (SQLite file in a temp dir, or a new PostgreSQL database), removed after."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="mcom-bench-db-") as d:
+            yield f"sqlite:///{d}/bench.sqlite3"
+        return
+    import psycopg
+
+    name = f"mcom_bench_{label}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -30,12 +30,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-PG_SERVER = os.environ.get("MCOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+from common import fresh_database
+
 PER_MESSAGE = 10_000
 
 
@@ -43,23 +42,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A fresh database URL (SQLite file in a temp dir, or a new PostgreSQL database), removed after."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="mcom-bench-db-") as d:
-            yield f"sqlite:///{d}/bench.sqlite3"
-        return
-    import psycopg
-
-    name = f"mcom_bench_stock_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database(kind: str) -> Any:
+    return fresh_database(kind, "stock")
 
 
 def setup_django(db_url: str) -> None:
