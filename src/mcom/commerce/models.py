@@ -132,8 +132,14 @@ class StockItem(models.Model):
 class StockStatus(models.Model):
     """The storefront stock index, rebuilt from ``cataloginventory_stock_item`` by reindex."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="stock_statuses")
-    aggregate = models.ForeignKey(StockAggregate, on_delete=models.CASCADE, related_name="stock_statuses")
+    # A derived index, rebuilt from stock items: no database-level foreign keys (their deferred
+    # checks doubled the commit cost of snapshot applies); Django still cascades deletes.
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="stock_statuses", db_constraint=False
+    )
+    aggregate = models.ForeignKey(
+        StockAggregate, on_delete=models.CASCADE, related_name="stock_statuses", db_constraint=False
+    )
     qty = models.DecimalField(**QTY)
     stock_status = models.BooleanField(default=False)
 
