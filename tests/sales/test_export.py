@@ -124,6 +124,33 @@ def test_hooks_set_exported_or_failed(place: PlaceOrder) -> None:
     assert order.oms_export_state == Order.EXPORT_EXPORTED
 
 
+def test_batch_hook_exports_many_orders_once_each(place: PlaceOrder) -> None:
+    first, second, third = place(), place(), place()
+    jobs.export_orders()
+    params = {o.pk: json.loads(creates(o)[0].payload) for o in (first, second, third)}
+    services.export_failed(params[second.pk], "OmsUnavailable: HTTP 503", True)
+    services.export_sent(params[third.pk], {"order_id": third.increment_id})  # already exported: left as is
+    services.export_sent_many([
+        (params[first.pk], {"order_id": first.increment_id, "duplicate": False}),
+        (params[second.pk], {"order_id": second.increment_id, "duplicate": True}),
+        (params[second.pk], {"order_id": second.increment_id, "duplicate": True}),  # twice in one batch
+        (params[third.pk], {"order_id": third.increment_id}),
+        ({"order": {}}, None),  # no order id: ignored
+    ])
+    services.export_sent_many([(params[first.pk], {"order_id": first.increment_id})])  # idempotent
+    for order in (first, second, third):
+        order.refresh_from_db()
+        assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_export_error == ""
+    assert (first.oms_export_attempts, second.oms_export_attempts, third.oms_export_attempts) == (1, 2, 1)
+    comments = list(OrderStatusHistory.objects.filter(comment__startswith="Exported to the OMS")
+                    .order_by("order_id").values_list("order_id", "comment", "status"))
+    assert comments == [
+        (first.pk, "Exported to the OMS", first.status),
+        (second.pk, "Exported to the OMS (the OMS already had it)", second.status),
+        (third.pk, "Exported to the OMS", third.status),
+    ]
+
+
 def test_given_up_send_is_superseded_by_a_new_create(place: PlaceOrder) -> None:
     order = place()
     jobs.export_orders()

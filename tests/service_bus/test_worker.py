@@ -227,3 +227,69 @@ def test_outbound_waits_untouched_while_the_bus_is_not_configured(routes: Any) -
     assert worker.send_outbound() == 0
     msg.refresh_from_db()
     assert (msg.status, msg.attempts) == ("new", 0)
+
+
+# ------------------------------------------------------------------------ outbound batches
+
+
+def test_outbound_batch_records_successes_together_and_keeps_hook_order(bus: FakeBus, routes: Any) -> None:
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(5)]
+    assert worker.send_outbound() == 5
+    assert [r.json["params"]["n"] for r in bus.rpc_requests()] == list(range(5))
+    assert [log_id for log_id, _ in routes.SENT] == [m.pk for m in msgs]
+    rows = LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs])
+    assert {(r.status, r.attempts, r.locked_until, r.last_error) for r in rows} == {("complete", 1, None, "")}
+    assert all(r.processed_at is not None for r in rows)
+
+
+def test_outbound_batch_hook_failure_parks_only_that_message_and_holds_its_entity(
+    bus: FakeBus, routes: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[int]] = []
+
+    def many(pairs: list[tuple[Any, Any]]) -> None:
+        calls.append([m.log_id for m, _ in pairs])
+        if any(m.params.get("boom") for m, _ in pairs):
+            raise RuntimeError("hook bug")
+        routes.SENT.extend((m.log_id, r) for m, r in pairs)
+
+    monkeypatch.setitem(worker._sent_many, routes.OUT_EVENT, many)
+    a = outbox.enqueue(routes.OUT_EVENT, {"n": 1}, entity_key="p:a")
+    bad = outbox.enqueue(routes.OUT_EVENT, {"n": 2, "boom": True}, entity_key="p:b")
+    c = outbox.enqueue(routes.OUT_EVENT, {"n": 3}, entity_key="p:c")
+    held = outbox.enqueue(routes.OUT_EVENT, {"n": 4}, entity_key="p:b")  # after the failing one, same entity
+    worker.send_outbound()
+    statuses = dict(LoggedMessage.objects.values_list("id", "status"))
+    assert (statuses[a.pk], statuses[bad.pk], statuses[c.pk], statuses[held.pk]) == ("complete", "error", "complete", "new")
+    assert LoggedMessage.objects.get(pk=bad.pk).last_error.startswith("delivered, but on_sent failed: RuntimeError")
+    assert [r.json["params"]["n"] for r in bus.rpc_requests()] == [1, 2, 3]  # the held-back row was not sent
+    assert calls[0] == [a.pk, bad.pk, c.pk] and [a.pk] in calls and [c.pk] in calls
+    assert [log_id for log_id, _ in routes.SENT] == [a.pk, c.pk]
+
+
+def test_outbound_rows_released_unsent_get_their_attempt_back(bus: FakeBus, routes: Any) -> None:
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(3)]
+    worker.request_stop()
+    assert worker.tick(LoggedMessage.OUT) == 0
+    worker.clear_stop()
+    rows = LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs])
+    assert {(r.status, r.attempts, r.locked_until) for r in rows} == {("new", 0, None)}
+    assert bus.rpc_requests() == []
+
+
+def test_outbound_lease_is_renewed_for_the_rest_of_the_batch(bus: FakeBus, routes: Any, env: Any) -> None:
+    env(queue__lease_seconds=5, queue__message_time_limit=10)  # renewed before every message
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key="p:same") for i in range(3)]
+    assert worker.send_outbound() == 3
+    assert set(LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs]).values_list("status", flat=True)) == {"complete"}
+
+
+def test_outbound_claim_lost_mid_batch_is_not_recorded(bus: FakeBus, routes: Any) -> None:
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(3)]
+    batch = worker._claim(LoggedMessage.OUT, 10)
+    # another worker took the second row over (its lease expired): a different token
+    LoggedMessage.objects.filter(pk=msgs[1].pk).update(locked_until=timezone.now() + timedelta(hours=1))
+    statuses = worker._send_batch(batch, worker.envconfig.current().queue)
+    assert statuses == {msgs[0].pk: "complete", msgs[1].pk: None, msgs[2].pk: "complete"}
+    assert LoggedMessage.objects.get(pk=msgs[1].pk).status == "processing"
+    assert [log_id for log_id, _ in routes.SENT] == [msgs[0].pk, msgs[2].pk]

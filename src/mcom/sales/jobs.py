@@ -14,7 +14,7 @@ from typing import Any
 
 from mcom.commerce import hooks
 from mcom.sales import services
-from mcom.service_bus import methods, registry
+from mcom.service_bus import methods, registry, worker
 from mcom.service_bus.models import LoggedMessage
 
 EXPORT_EVERY_SECONDS = 5.0
@@ -22,6 +22,10 @@ EXPORT_EVERY_SECONDS = 5.0
 
 def _on_sent(message: registry.OutboundMessage, result: Any) -> None:
     services.export_sent(message.params, result)
+
+
+def _on_sent_many(sent: list[tuple[registry.OutboundMessage, Any]]) -> None:
+    services.export_sent_many([(message.params, result) for message, result in sent])
 
 
 def _on_failed(message: registry.OutboundMessage, error: str, will_retry: bool) -> None:
@@ -35,6 +39,7 @@ registry.outbound(
     on_sent=_on_sent,
     on_failed=_on_failed,
 )
+worker.register_sent_many(methods.ORDER_CREATE, _on_sent_many)
 
 
 @registry.cron_job("sales.export_orders", every_seconds=EXPORT_EVERY_SECONDS, module="sales")

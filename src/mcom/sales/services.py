@@ -353,6 +353,50 @@ def export_sent(params: Mapping[str, Any], result: Any) -> None:
         _history_sql(increment_id, comment, OrderStatusHistory.SOURCE_LOCAL, now)
 
 
+def export_sent_many(sent: Sequence[tuple[Mapping[str, Any], Any]]) -> None:
+    """Set-based :func:`export_sent` for ``(params, result)`` pairs: the orders not exported yet become
+    ``exported`` and get one history row each, in a few statements per 500 orders. Idempotent."""
+    duplicate: dict[str, bool] = {}
+    for params, result in sent:
+        increment_id = _increment_id(params)
+        if increment_id is not None and increment_id not in duplicate:
+            duplicate[increment_id] = isinstance(result, Mapping) and bool(result.get("duplicate"))
+    now = timezone.now()
+    keys = list(duplicate)
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        # The worker runs this hook inside the transaction that marks the messages complete; the rows
+        # are locked until the update (PostgreSQL; SQLite holds the write lock already).
+        qs = Order.objects.filter(increment_id__in=part).exclude(oms_export_state=Order.EXPORT_EXPORTED)
+        if connection.features.has_select_for_update:
+            qs = qs.select_for_update()
+        changed = dict(qs.values_list("id", "increment_id"))
+        if not changed:
+            continue
+        Order.objects.filter(pk__in=list(changed)).update(
+            oms_export_state=Order.EXPORT_EXPORTED, oms_exported_at=now, oms_export_error="",
+            oms_next_attempt_at=None, oms_export_attempts=F("oms_export_attempts") + 1,
+        )
+        for dup in (False, True):
+            ids = [pk for pk, inc in changed.items() if duplicate[inc] is dup]
+            if ids:
+                comment = "Exported to the OMS" + (" (the OMS already had it)" if dup else "")
+                _history_sql_many(ids, comment, OrderStatusHistory.SOURCE_LOCAL, now)
+
+
+def _history_sql_many(order_ids: Sequence[int], comment: str, source: str, now: datetime) -> None:
+    """One status-history row per order of ``order_ids`` with its current status (one statement)."""
+    history = connection.ops.quote_name(OrderStatusHistory._meta.db_table)
+    orders = connection.ops.quote_name(Order._meta.db_table)
+    marks = ", ".join(["%s"] * len(order_ids))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {history} (order_id, status, comment, source, created_at) "  # noqa: S608 - table names
+            f"SELECT id, status, %s, %s, %s FROM {orders} WHERE id IN ({marks}) ORDER BY id",
+            [comment, source, connection.ops.adapt_datetimefield_value(now), *order_ids],
+        )
+
+
 def _history_sql(increment_id: str, comment: str, source: str, now: datetime) -> None:
     """One status-history row for the order ``increment_id`` with its current status (one statement)."""
     history = connection.ops.quote_name(OrderStatusHistory._meta.db_table)

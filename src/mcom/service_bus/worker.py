@@ -279,17 +279,20 @@ def _claim(direction: str, limit: int, *, only_id: int | None = None) -> list[Cl
         token = now + timedelta(seconds=queue.lease_seconds)
         ids = sorted(chosen)
         marks = ", ".join(["%s"] * len(ids))
+        # Outbound: the claim counts the attempt (a send may happen any time after it); a row that is
+        # released unsent gets its count back (_release). Inbound counts when the outcome is recorded.
+        counted = 1 if direction == LM.OUT else 0
         cur.execute(
-            f"UPDATE {_T} SET status = 'processing', locked_until = %s, updated_at = %s "  # noqa: S608
+            f"UPDATE {_T} SET status = 'processing', locked_until = %s, updated_at = %s, attempts = attempts + %s "  # noqa: S608
             f"WHERE id IN ({marks}) AND status IN ('new', 'retry', 'processing')",
-            [_dt(token), _dt(now), *ids],
+            [_dt(token), _dt(now), counted, *ids],
         )
         cur.execute(_CLAIMED_SQL.format(ids=marks), [*ids, _dt(token)])
         rows = cur.fetchall()
     return [
         Claimed(
             id=r[0], direction=r[1], topic=r[2], message_id=r[3], kind=r[4], entity_key=r[5], payload=r[6],
-            attempts=r[7], created_at=_aware(r[8]) or now, prev_status=chosen[r[0]][1], token=token,
+            attempts=r[7] - counted, created_at=_aware(r[8]) or now, prev_status=chosen[r[0]][1], token=token,
         )
         for r in rows
     ]
@@ -307,14 +310,18 @@ def _finish(c_id: int, token: datetime, **fields: Any) -> bool:
         return bool(cur.rowcount)
 
 
-def _release(rows: list[Claimed]) -> None:
-    """Give unprocessed claims back (still ours only): they become due again at once."""
+def _release(rows: Sequence[Claimed]) -> None:
+    """Give unprocessed claims back (still ours only): they become due again at once, with the
+    attempt count they had before the claim."""
     if not rows:
         return
-    now = timezone.now()
-    with transaction.atomic():
-        for c in rows:
-            _finish(c.id, c.token, status=LM.RETRY if c.attempts else LM.NEW, locked_until=None, updated_at=now)
+    now = _dt(timezone.now())
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.executemany(
+            f"UPDATE {_T} SET status = %s, attempts = %s, locked_until = NULL, updated_at = %s "  # noqa: S608
+            "WHERE id = %s AND status = 'processing' AND locked_until = %s",
+            [(LM.RETRY if c.attempts else LM.NEW, c.attempts, now, c.id, _dt(c.token)) for c in rows],
+        )
 
 
 # ------------------------------------------------------------------------------- processing
@@ -379,18 +386,139 @@ def _result_json(result: Any) -> str:
     return json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _send_outbound(c: Claimed, queue: envconfig.QueueConfig) -> str | None:
-    """Send one claimed outbound row; returns the new status (None: claim lost)."""
+#: batch hooks of outbound methods: ``fn([(message, result), …])`` instead of ``on_sent`` per message
+SentManyHook = Callable[[list[tuple[registry.OutboundMessage, Any]]], None]
+_sent_many: dict[str, SentManyHook] = {}
+
+
+def register_sent_many(method: str, hook: SentManyHook) -> None:
+    """Declare a set-based ``on_sent`` for outbound ``method`` (declared with ``registry.outbound``).
+
+    The worker calls ``hook(pairs)`` with the ``(message, result)`` pairs of one recorded run (in
+    send order) inside the transaction that marks them complete, instead of calling ``on_sent`` once
+    per message. Should ``hook`` raise, the run is rolled back to a savepoint and the hook is called
+    again once per message, each in its own savepoint: only the messages whose call fails are
+    parked (``error``, "delivered, but on_sent failed"). Hence: ``hook([pair])`` must do what
+    ``on_sent`` does for one message, and be idempotent.
+    """
+    if method in _sent_many:
+        raise registry.DuplicateRegistration(f"on_sent_many for {method} registered twice")
+    _sent_many[method] = hook
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A delivered message whose outcome is not recorded yet."""
+
+    claim: Claimed
+    message: registry.OutboundMessage
+    result: Any
+
+
+_COMPLETE_SQL = (
+    f"UPDATE {_T} SET status = %s, processed_at = %s, last_error = '', result = %s, locked_until = NULL, "  # noqa: S608
+    "updated_at = %s WHERE id = %s AND status = 'processing' AND locked_until = %s"
+)
+
+
+def _run_sent_hooks(sent: Sequence[_Sent]) -> dict[int, str]:
+    """Run the ``on_sent``/``on_sent_many`` hooks of ``sent`` (in order, runs of one method at a
+    time); returns ``{log id: error}`` of the messages whose hook failed (their writes rolled back)."""
+    failed: dict[int, str] = {}
+    start = 0
+    while start < len(sent):
+        topic = sent[start].claim.topic
+        stop = start
+        while stop < len(sent) and sent[stop].claim.topic == topic:
+            stop += 1
+        run, start = sent[start:stop], stop
+        route = registry.outbound_route(topic)
+        many = _sent_many.get(topic)
+        if many is None and (route is None or route.on_sent is None):
+            continue
+        hook = route.on_sent if route is not None else None
+
+        def call(items: Sequence[_Sent], many: SentManyHook | None = many, hook: Any = hook) -> None:
+            if many is not None:
+                many([(s.message, s.result) for s in items])
+            else:
+                for s in items:
+                    hook(s.message, s.result)
+
+        if len(run) > 1:
+            try:
+                with transaction.atomic():
+                    call(run)
+                continue
+            except Exception:  # noqa: BLE001 - find the failing message(s) one by one below
+                log.info("outbound %s: on_sent for %d messages failed; calling it per message", topic, len(run))
+        for s in run:
+            try:
+                with transaction.atomic():
+                    call([s])
+            except Exception as e:  # noqa: BLE001 - the OMS has it; record the hook failure, never resend
+                log.exception("outbound #%d %s: on_sent hook failed", s.claim.id, topic)
+                failed[s.claim.id] = f"delivered, but on_sent failed: {type(e).__name__}: {e}"[:4000]
+    return failed
+
+
+def _record_sent(sent: Sequence[_Sent], token: datetime) -> dict[int, str | None]:
+    """Mark delivered messages ``complete`` and run their hooks, in one transaction; returns their
+    new statuses (None: claim lost — then nothing is recorded for that message)."""
+    if not sent:
+        return {}
+    done = timezone.now()
+    at, tok = _dt(done), _dt(token)
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cur:
+                cur.executemany(_COMPLETE_SQL, [(LM.COMPLETE, at, _result_json(s.result), at, s.claim.id, tok) for s in sent])
+                if cur.rowcount != len(sent):
+                    raise _ClaimLost
+            failed = _run_sent_hooks(sent)
+            if failed:
+                with connection.cursor() as cur:
+                    cur.executemany(f"UPDATE {_T} SET status = %s, last_error = %s WHERE id = %s",  # noqa: S608
+                                    [(LM.ERROR, error, log_id) for log_id, error in failed.items()])
+    except _ClaimLost:
+        if len(sent) == 1:
+            log.warning("outbound #%d: claim lost while sending (lease too short?)", sent[0].claim.id)
+            return {sent[0].claim.id: None}
+        out: dict[int, str | None] = {}
+        for s in sent:  # rare: some leases were taken over; record the others one by one
+            out.update(_record_sent([s], token))
+        return out
+    return {s.claim.id: LM.ERROR if s.claim.id in failed else LM.COMPLETE for s in sent}
+
+
+def _record_failure(c: Claimed, token: datetime, message: registry.OutboundMessage, error: BaseException,
+                    queue: envconfig.QueueConfig) -> str | None:
+    """Record a failed send (``retry`` with backoff or ``error``) and run ``on_failed``; None: claim lost."""
+    route = registry.outbound_route(c.topic)
+    done = timezone.now()
+    fields: dict[str, Any] = {"locked_until": None, "updated_at": done}
+    fields.update(_failure(error, message.attempts, queue, done))
+    with transaction.atomic():
+        if not _finish(c.id, token, updated_at=done):
+            log.warning("outbound #%d: claim lost while sending (lease too short?)", c.id)
+            return None
+        log.warning("outbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, message.attempts, fields["status"],
+                    fields["last_error"])
+        if route is not None and route.on_failed is not None:
+            try:
+                with transaction.atomic():
+                    route.on_failed(message, str(fields["last_error"]), fields["status"] == LM.RETRY)
+            except Exception:  # noqa: BLE001 - a hook bug must not lose the status update
+                log.exception("outbound #%d %s: on_failed hook failed", c.id, c.topic)
+        LM.objects.filter(pk=c.id).update(**fields)
+    return str(fields["status"])
+
+
+def _send_one(c: Claimed, queue: envconfig.QueueConfig) -> tuple[registry.OutboundMessage, Any, BaseException | None]:
+    """Send one claimed outbound row: ``(message for the hooks, OMS result, error or None)``."""
     from mcom.service_bus.client import get_client
 
     route = registry.outbound_route(c.topic)
-    attempts = c.attempts + 1
-    now = timezone.now()
-    renewed = now + timedelta(seconds=queue.lease_seconds)
-    with transaction.atomic():
-        if not _finish(c.id, c.token, locked_until=renewed, attempts=attempts, updated_at=now):
-            log.warning("outbound #%d: claim lost; skipped", c.id)
-            return None
     error: BaseException | None = None
     result: Any = None
     params: dict[str, Any] = {}
@@ -410,39 +538,88 @@ def _send_outbound(c: Claimed, queue: envconfig.QueueConfig) -> str | None:
         error = RetryLater(str(e))
     except envconfig.ConfigError as e:
         error = RetryLater(str(e))
-    message = registry.OutboundMessage(c.id, c.topic, c.message_id, c.entity_key, params, attempts)
-    done = timezone.now()
-    with transaction.atomic():
-        if not LM.objects.filter(pk=c.id, status=LM.PROCESSING, locked_until=renewed).update(updated_at=done):
-            log.warning("outbound #%d: claim lost while sending (lease too short?)", c.id)
-            return None
-        fields: dict[str, Any] = {"locked_until": None, "updated_at": done}
+    return registry.OutboundMessage(c.id, c.topic, c.message_id, c.entity_key, params, c.attempts + 1), result, error
+
+
+def _renew(ids: Sequence[int], token: datetime, queue: envconfig.QueueConfig) -> tuple[datetime, set[int]]:
+    """Extend the lease of our claimed rows ``ids``: ``(new token, ids still ours)``."""
+    now = timezone.now()
+    renewed = now + timedelta(seconds=queue.lease_seconds)
+    marks = ", ".join(["%s"] * len(ids))
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {_T} SET locked_until = %s, updated_at = %s "  # noqa: S608
+            f"WHERE id IN ({marks}) AND status = 'processing' AND locked_until = %s",
+            [_dt(renewed), _dt(now), *ids, _dt(token)],
+        )
+        if cur.rowcount == len(ids):
+            return renewed, set(ids)
+        cur.execute(f"SELECT id FROM {_T} WHERE id IN ({marks}) AND status = 'processing' AND locked_until = %s",  # noqa: S608
+                    [*ids, _dt(renewed)])
+        return renewed, {r[0] for r in cur.fetchall()}
+
+
+def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig) -> dict[int, str | None]:
+    """Send a claimed outbound batch in id order; returns the new status of each attempted row
+    (None: claim lost). Rows not attempted (stop requested, entity held back) are released."""
+    statuses: dict[int, str | None] = {}
+    if not batch:
+        return statuses
+    token = batch[0].token  # one claim: one token for the whole batch (renewals keep it shared)
+    pending: list[_Sent] = []
+    pending_keys: set[str] = set()
+    failed_keys: set[str] = set()  # entities whose earlier row of this batch did not complete
+    lost: set[int] = set()
+    renew_below = max(queue.lease_seconds / 2, queue.message_time_limit + 1.0)
+
+    def record() -> None:
+        recorded = _record_sent(pending, token)
+        statuses.update(recorded)
+        failed_keys.update(s.claim.entity_key for s in pending if recorded[s.claim.id] != LM.COMPLETE)
+        pending.clear()
+        pending_keys.clear()
+
+    for i, c in enumerate(batch):
+        if _stop.is_set():
+            record()
+            _release([replace(r, token=token) for r in batch[i:] if r.id not in lost])
+            break
+        if c.entity_key in pending_keys:  # its earlier row must be recorded first (its hook may fail)
+            record()
+        if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
+            _release([replace(c, token=token)])
+            continue
+        if (token - timezone.now()).total_seconds() < renew_below:
+            ours = [s.claim.id for s in pending] + [r.id for r in batch[i:] if r.id not in lost]
+            token, kept = _renew(ours, token, queue)
+            lost.update(set(ours) - kept)
+            for s in [s for s in pending if s.claim.id in lost]:
+                log.warning("outbound #%d: claim lost before its delivery was recorded", s.claim.id)
+                statuses[s.claim.id] = None
+                pending.remove(s)
+        if c.id in lost:
+            log.warning("outbound #%d: claim lost; skipped", c.id)
+            statuses[c.id] = None
+            failed_keys.add(c.entity_key)
+            continue
+        message, result, error = _send_one(c, queue)
         if error is None:
-            fields.update(status=LM.COMPLETE, processed_at=done, last_error="", result=_result_json(result))
-            if route is not None and route.on_sent is not None:
-                try:
-                    with transaction.atomic():
-                        route.on_sent(message, result)
-                except Exception as e:  # noqa: BLE001 - the OMS has it; record the hook failure, never resend
-                    log.exception("outbound #%d %s: on_sent hook failed", c.id, c.topic)
-                    fields.update(status=LM.ERROR, last_error=f"delivered, but on_sent failed: {type(e).__name__}: {e}"[:4000])
-        else:
-            fields.update(_failure(error, attempts, queue, done))
-            log.warning("outbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, attempts, fields["status"], fields["last_error"])
-            if route is not None and route.on_failed is not None:
-                try:
-                    with transaction.atomic():
-                        route.on_failed(message, str(fields["last_error"]), fields["status"] == LM.RETRY)
-                except Exception:  # noqa: BLE001 - a hook bug must not lose the status update
-                    log.exception("outbound #%d %s: on_failed hook failed", c.id, c.topic)
-        LM.objects.filter(pk=c.id).update(**fields)
-    return str(fields["status"])
+            pending.append(_Sent(c, message, result))
+            pending_keys.add(c.entity_key)
+            continue
+        record()  # earlier successes first: hooks run in send order
+        statuses[c.id] = _record_failure(c, token, message, error, queue)
+        failed_keys.add(c.entity_key)
+    record()
+    return statuses
 
 
 def tick(direction: str, limit: int | None = None) -> int:
     """Claim one batch of ``direction`` and process it; returns how many messages were attempted."""
     queue = envconfig.current().queue
     batch = _claim(direction, min(limit or queue.batch_size, queue.batch_size))
+    if direction == LM.OUT:
+        return sum(1 for status in _send_batch(batch, queue).values() if status is not None)
     done = 0
     failed_keys: set[str] = set()
     for i, c in enumerate(batch):
@@ -452,7 +629,7 @@ def tick(direction: str, limit: int | None = None) -> int:
         if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
             _release([c])
             continue
-        status = _process_inbound(c, queue) if direction == LM.IN else _send_outbound(c, queue)
+        status = _process_inbound(c, queue)
         if status is not None:
             done += 1
         if status != LM.COMPLETE:
@@ -527,7 +704,7 @@ def send_now(log_id: int) -> bool:
     claimed = _claim(LM.OUT, 1, only_id=log_id)
     if not claimed:
         return False
-    return _send_outbound(claimed[0], envconfig.current().queue) == LM.COMPLETE
+    return _send_batch(claimed, envconfig.current().queue).get(log_id) == LM.COMPLETE
 
 
 def _get_for_update(log_id: int) -> LM:
