@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from datetime import timedelta
@@ -11,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from mcom.service_bus import inbox, outbox, worker
+from mcom.service_bus import inbox, outbox, registry, worker
 from mcom.service_bus.models import LoggedMessage
 
 from .fakebus import FakeBus
@@ -253,7 +254,9 @@ def test_outbound_batch_hook_failure_parks_only_that_message_and_holds_its_entit
             raise RuntimeError("hook bug")
         routes.SENT.extend((m.log_id, r) for m, r in pairs)
 
-    monkeypatch.setitem(worker._sent_many, routes.OUT_EVENT, many)
+    route = registry.outbound_route(routes.OUT_EVENT)
+    assert route is not None
+    monkeypatch.setitem(registry._registry.outbound, routes.OUT_EVENT, dataclasses.replace(route, on_sent_many=many))
     a = outbox.enqueue(routes.OUT_EVENT, {"n": 1}, entity_key="p:a")
     bad = outbox.enqueue(routes.OUT_EVENT, {"n": 2, "boom": True}, entity_key="p:b")
     c = outbox.enqueue(routes.OUT_EVENT, {"n": 3}, entity_key="p:c")

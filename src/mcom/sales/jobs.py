@@ -14,7 +14,7 @@ from typing import Any
 
 from mcom.commerce import hooks
 from mcom.sales import services
-from mcom.service_bus import methods, registry, worker
+from mcom.service_bus import methods, registry
 from mcom.service_bus.models import LoggedMessage
 
 EXPORT_EVERY_SECONDS = 5.0
@@ -38,8 +38,8 @@ registry.outbound(
     kind=LoggedMessage.KIND_DELEGATE,
     on_sent=_on_sent,
     on_failed=_on_failed,
+    on_sent_many=_on_sent_many,
 )
-worker.register_sent_many(methods.ORDER_CREATE, _on_sent_many)
 
 
 @registry.cron_job("sales.export_orders", every_seconds=EXPORT_EVERY_SECONDS, module="sales")

@@ -57,6 +57,8 @@ class OutboundMessage:
 
 
 SentHook = Callable[[OutboundMessage, Any], None]
+#: set-based ``on_sent``: ``fn([(message, result), …])`` for a run of delivered messages
+SentManyHook = Callable[[list[tuple[OutboundMessage, Any]]], None]
 FailedHook = Callable[[OutboundMessage, str, bool], None]  # (message, error, will_retry)
 
 
@@ -67,6 +69,7 @@ class OutboundRoute:
     kind: str  # LoggedMessage.KIND_*
     on_sent: SentHook | None = None
     on_failed: FailedHook | None = None
+    on_sent_many: SentManyHook | None = None
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,19 @@ def outbound(
     kind: str,
     on_sent: SentHook | None = None,
     on_failed: FailedHook | None = None,
+    on_sent_many: SentManyHook | None = None,
 ) -> None:
-    """Declare an outbound ``method`` (its communication kind) and optional result hooks."""
+    """Declare an outbound ``method`` (its communication kind) and optional result hooks.
+
+    ``on_sent_many`` is the set-based form of ``on_sent``: the worker calls it with the
+    ``(message, result)`` pairs of one recorded run (in send order) inside the transaction that marks
+    them complete. Should it raise, the worker calls it again once per message, each in its own
+    savepoint, and parks only the failing ones — so ``on_sent_many([pair])`` must do what ``on_sent``
+    does for one message, and be idempotent.
+    """
     if method in _registry.outbound:
         raise DuplicateRegistration(f"outbound method {method} registered twice")
-    _registry.outbound[method] = OutboundRoute(method, module, kind, on_sent, on_failed)
+    _registry.outbound[method] = OutboundRoute(method, module, kind, on_sent, on_failed, on_sent_many)
 
 
 def cron_job(name: str, *, every_seconds: float, module: str | None = None) -> Callable[[Callable[[], Any]], Callable[[], Any]]:

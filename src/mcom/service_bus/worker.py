@@ -20,8 +20,8 @@ counts the attempt (``attempts + 1``, given back when a claimed row is released 
 messages are sent one after another by the OMS client (path by ``kind``) and the successes are
 recorded in batches: one transaction marks them ``complete`` (conditional on the claim token)
 and runs their ``on_sent`` hooks — or one ``on_sent_many`` call per run of one method
-(:func:`register_sent_many`). The pending successes are recorded before a failure is (hooks keep
-their order), before the next message of an entity with a pending one is sent (a failing
+(``registry.outbound(..., on_sent_many=...)``). The pending successes are recorded before a
+failure is (hooks keep their order), before the next message of an entity with a pending one is sent (a failing
 ``on_sent`` still holds that entity back) and at the end of the batch. A failure is recorded at
 once with ``on_failed(msg, error, will_retry)``. The lease is renewed for the rest of the batch
 (one statement) when less than ``max(lease_seconds / 2, message_time_limit + 1)`` is left. A
@@ -41,7 +41,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -386,26 +386,6 @@ def _result_json(result: Any) -> str:
     return json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-#: batch hooks of outbound methods: ``fn([(message, result), …])`` instead of ``on_sent`` per message
-SentManyHook = Callable[[list[tuple[registry.OutboundMessage, Any]]], None]
-_sent_many: dict[str, SentManyHook] = {}
-
-
-def register_sent_many(method: str, hook: SentManyHook) -> None:
-    """Declare a set-based ``on_sent`` for outbound ``method`` (declared with ``registry.outbound``).
-
-    The worker calls ``hook(pairs)`` with the ``(message, result)`` pairs of one recorded run (in
-    send order) inside the transaction that marks them complete, instead of calling ``on_sent`` once
-    per message. Should ``hook`` raise, the run is rolled back to a savepoint and the hook is called
-    again once per message, each in its own savepoint: only the messages whose call fails are
-    parked (``error``, "delivered, but on_sent failed"). Hence: ``hook([pair])`` must do what
-    ``on_sent`` does for one message, and be idempotent.
-    """
-    if method in _sent_many:
-        raise registry.DuplicateRegistration(f"on_sent_many for {method} registered twice")
-    _sent_many[method] = hook
-
-
 @dataclass(frozen=True)
 class _Sent:
     """A delivered message whose outcome is not recorded yet."""
@@ -433,12 +413,11 @@ def _run_sent_hooks(sent: Sequence[_Sent]) -> dict[int, str]:
             stop += 1
         run, start = sent[start:stop], stop
         route = registry.outbound_route(topic)
-        many = _sent_many.get(topic)
-        if many is None and (route is None or route.on_sent is None):
+        if route is None or (route.on_sent_many is None and route.on_sent is None):
             continue
-        hook = route.on_sent if route is not None else None
+        many, hook = route.on_sent_many, route.on_sent
 
-        def call(items: Sequence[_Sent], many: SentManyHook | None = many, hook: Any = hook) -> None:
+        def call(items: Sequence[_Sent], many: registry.SentManyHook | None = many, hook: Any = hook) -> None:
             if many is not None:
                 many([(s.message, s.result) for s in items])
             else:
