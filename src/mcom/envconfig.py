@@ -180,7 +180,7 @@ class QueueConfig(_Section):
     batch_size: int = Field(default=200, ge=1)
     message_time_limit: float = Field(default=60.0, gt=0)
     # A claimed message not finished within this time is taken over by another worker (a worker
-    # that was killed). Renewed before each message, so it only has to exceed message_time_limit.
+    # that was killed). The worker renews it during a batch, so it only has to exceed message_time_limit.
     lease_seconds: float = Field(default=300.0, gt=0)
 
 
