@@ -117,8 +117,10 @@ def allocate(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     if n == 1:
         return [total]
     weight_sum = sum(weights, ZERO)
-    if weight_sum <= 0:
-        weights, weight_sum = [Decimal(1)] * n, Decimal(n)
+    if weight_sum <= 0 or all(w == 1 for w in weights):
+        # Equal split: every part but the last is ``total * 1 / n`` rounded, computed once.
+        part = (total / n).quantize(CENT, rounding=ROUND_HALF_UP)
+        return [*([part] * (n - 1)), total - part * (n - 1)]
     parts = [(total * w / weight_sum).quantize(CENT, rounding=ROUND_HALF_UP) for w in weights[:-1]]
     return [*parts, total - sum(parts, ZERO)]
 
