@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -38,3 +39,31 @@ def ensure_dirs() -> None:
     """Create ``etc/``, ``var/`` and ``var/log/`` if they are missing."""
     for d in (root() / "etc", var_dir(), log_dir()):
         d.mkdir(parents=True, exist_ok=True)
+
+
+def django_secret_key() -> str:
+    """The instance's own signing key for sessions and CSRF (``var/django-secret-key``).
+
+    Kept apart from the service-bus secret, so rotating one never invalidates the other. Created
+    with a random value on first use, readable by the owner only.
+    """
+    path = var_dir() / "django-secret-key"
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write a complete temp file, then link it into place: concurrent first starts agree on one key.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secrets.token_urlsafe(50))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text(encoding="utf-8").strip()

@@ -13,7 +13,7 @@ ROOT = instance.root()
 BASE_DIR = Path(__file__).resolve().parent
 
 DEBUG = False
-SECRET_KEY = _cfg.service_bus.secret.get_secret_value() or "mcom-insecure-" + str(ROOT)
+SECRET_KEY = instance.django_secret_key()  # var/django-secret-key, made on first use (0600)
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -163,3 +163,16 @@ def test_cli_stops_with_one_line(tmp_root: Path, text: str, expected: str) -> No
     assert lines[0].startswith("Error: " + expected), lines[0]
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stderr + result.stdout
+
+
+def test_django_secret_key_is_made_once_and_kept_apart_from_the_bus_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcom import instance
+
+    monkeypatch.setenv("MCOM_ROOT", str(tmp_path))
+    first = instance.django_secret_key()
+    assert len(first) >= 50 and first == instance.django_secret_key()
+    key_file = tmp_path / "var" / "django-secret-key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in key_file.parent.iterdir()] == ["django-secret-key"]
