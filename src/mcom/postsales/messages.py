@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from mcom.service_bus.errors import InvalidPayload
 
@@ -134,6 +142,16 @@ def _status(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_text)]
+
+
+def _required(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be empty")
+    return v.strip()
+
+
+#: the order's increment id: text, stripped, never empty
+OrderId = Annotated[Text, AfterValidator(_required)]
 Amount = Annotated[Decimal | None, BeforeValidator(_decimal)]
 
 
@@ -200,7 +218,7 @@ class ReturnUpdate(_In):
     """``params.return`` of ``return_management.updated``; ``order_id`` is required."""
 
     rma: Text = ""
-    order_id: Text
+    order_id: OrderId
     sales_channel_id: Text = ""
     source_id: Text = ""
     return_tracking_carrier: Text = ""
@@ -210,13 +228,6 @@ class ReturnUpdate(_In):
     status: StatusField = None
     lines: list[UpdatedReturnLine] = Field(default_factory=list)
     custom_attributes: Attributes = Field(default_factory=list)
-
-    @field_validator("order_id")
-    @classmethod
-    def _order_id(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be empty")
-        return v.strip()
 
     @property
     def request_id(self) -> str | None:
@@ -252,7 +263,7 @@ class RefundUpdate(_In):
     """``params.refund`` of ``refund_management.updated``; ``order_id`` and ``status`` are required."""
 
     rma: Text = ""
-    order_id: Text
+    order_id: OrderId
     sales_channel_id: Text = ""
     store_id: Text = ""
     credit_note_number: Text = ""
@@ -263,13 +274,6 @@ class RefundUpdate(_In):
     status: StatusField
     lines: list[RefundLine] = Field(default_factory=list)
     custom_attributes: Attributes = Field(default_factory=list)
-
-    @field_validator("order_id")
-    @classmethod
-    def _order_id(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be empty")
-        return v.strip()
 
     @field_validator("status")
     @classmethod

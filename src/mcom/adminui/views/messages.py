@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
@@ -67,33 +69,38 @@ def _back(pk: int) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("mcom_admin:message", args=[pk]))
 
 
+def _act(
+    request: HttpRequest, pk: int, *, allowed: Collection[str], apply: Callable[[int], object],
+    verb: str, past: str, done: str,
+) -> HttpResponse:
+    """Apply ``apply(pk)`` (worker retry/ignore) to a message in an ``allowed`` status; flash the outcome."""
+    msg = get_object_or_404(LoggedMessage, pk=pk)
+    if msg.status not in allowed:
+        messages.error(request, f"Message #{pk} is {msg.get_status_display().lower()}; it cannot be {past}.")
+        return _back(pk)
+    try:
+        apply(pk)
+    except (LookupError, ValueError) as e:
+        messages.error(request, f"Cannot {verb}: {e}.")
+    else:
+        messages.success(request, f"Message #{pk} {done}")
+    return _back(pk)
+
+
 @action
 def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     from mcom.service_bus import worker
 
-    msg = get_object_or_404(LoggedMessage, pk=pk)
-    if msg.status not in RETRYABLE:
-        messages.error(request, f"Message #{pk} is {msg.get_status_display().lower()}; it cannot be retried.")
-        return _back(pk)
-    try:
-        worker.retry(pk)
-    except (LookupError, ValueError) as e:
-        messages.error(request, f"Cannot retry: {e}.")
-    else:
-        messages.success(
-            request, f"Message #{pk} is due again; the worker (cron) processes it within seconds."
-        )
-    return _back(pk)
+    return _act(request, pk, allowed=RETRYABLE, apply=worker.retry, verb="retry", past="retried",
+                done="is due again; the worker (cron) processes it within seconds.")
 
 
 @action
 def message_ignore(request: HttpRequest, pk: int) -> HttpResponse:
     from mcom.service_bus import worker
 
-    msg = get_object_or_404(LoggedMessage, pk=pk)
-    if msg.status not in IGNORABLE:
-        messages.error(request, f"Message #{pk} is {msg.get_status_display().lower()}; it cannot be ignored.")
-        return _back(pk)
+    return _act(request, pk, allowed=IGNORABLE, apply=worker.ignore, verb="ignore", past="ignored",
+                done="is ignored; the worker will not process it again.")
     try:
         worker.ignore(pk)
     except (LookupError, ValueError) as e:
