@@ -17,7 +17,7 @@ import pytest
 
 from mcom.commerce import config, tokens
 from mcom.commerce.models import CreditMemo, Order, OrderItem, Product, Rma, Store
-from mcom.sales import services as sales
+from mcom.sales import export as sales
 from mcom.service_bus import methods, signing, worker
 from mcom.service_bus.models import LoggedMessage
 

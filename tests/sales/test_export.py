@@ -15,7 +15,7 @@ from mcom.commerce import config
 from mcom.commerce.hooks import ChangeRefused
 from mcom.commerce.models import Order, OrderStatusHistory
 from mcom.commerce.services import change_order_status
-from mcom.sales import jobs, services
+from mcom.sales import export, jobs
 from mcom.service_bus import methods
 from mcom.service_bus.models import LoggedMessage
 
@@ -44,7 +44,7 @@ def test_queueing_twice_never_enqueues_a_second_create(place: PlaceOrder) -> Non
     order = place()
     jobs.export_orders()
     Order.objects.filter(pk=order.pk).update(oms_export_state=Order.EXPORT_FAILED)  # as if a hook had raced
-    result = services.queue_orders(due_only=False)
+    result = export.queue_orders(due_only=False)
     assert result.already == [order.increment_id] and result.queued == []
     assert len(creates(order)) == 1
     order.refresh_from_db()
@@ -109,17 +109,17 @@ def test_hooks_set_exported_or_failed(place: PlaceOrder) -> None:
     order = place()
     jobs.export_orders()
     params = json.loads(creates(order)[0].payload)
-    services.export_failed(params, "OmsUnavailable: HTTP 503", True)
+    export.export_failed(params, "OmsUnavailable: HTTP 503", True)
     order.refresh_from_db()
     assert order.oms_export_state == Order.EXPORT_QUEUED
     assert order.oms_export_error == "send failed, retrying: OmsUnavailable: HTTP 503"
-    services.export_sent(params, {"order_id": order.increment_id})
-    services.export_sent(params, {"order_id": order.increment_id})  # idempotent
+    export.export_sent(params, {"order_id": order.increment_id})
+    export.export_sent(params, {"order_id": order.increment_id})  # idempotent
     order.refresh_from_db()
     assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_exported_at is not None
     assert order.oms_export_attempts == 2 and order.oms_export_error == ""
     assert OrderStatusHistory.objects.filter(order=order, comment="Exported to the OMS").count() == 1
-    services.export_failed(params, "late failure", False)  # never downgrades an exported order
+    export.export_failed(params, "late failure", False)  # never downgrades an exported order
     order.refresh_from_db()
     assert order.oms_export_state == Order.EXPORT_EXPORTED
 
@@ -128,16 +128,16 @@ def test_batch_hook_exports_many_orders_once_each(place: PlaceOrder) -> None:
     first, second, third = place(), place(), place()
     jobs.export_orders()
     params = {o.pk: json.loads(creates(o)[0].payload) for o in (first, second, third)}
-    services.export_failed(params[second.pk], "OmsUnavailable: HTTP 503", True)
-    services.export_sent(params[third.pk], {"order_id": third.increment_id})  # already exported: left as is
-    services.export_sent_many([
+    export.export_failed(params[second.pk], "OmsUnavailable: HTTP 503", True)
+    export.export_sent(params[third.pk], {"order_id": third.increment_id})  # already exported: left as is
+    export.export_sent_many([
         (params[first.pk], {"order_id": first.increment_id, "duplicate": False}),
         (params[second.pk], {"order_id": second.increment_id, "duplicate": True}),
         (params[second.pk], {"order_id": second.increment_id, "duplicate": True}),  # twice in one batch
         (params[third.pk], {"order_id": third.increment_id}),
         ({"order": {}}, None),  # no order id: ignored
     ])
-    services.export_sent_many([(params[first.pk], {"order_id": first.increment_id})])  # idempotent
+    export.export_sent_many([(params[first.pk], {"order_id": first.increment_id})])  # idempotent
     for order in (first, second, third):
         order.refresh_from_db()
         assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_export_error == ""
@@ -156,7 +156,7 @@ def test_given_up_send_is_superseded_by_a_new_create(place: PlaceOrder) -> None:
     jobs.export_orders()
     [first] = creates(order)
     LoggedMessage.objects.filter(pk=first.pk).update(status=LoggedMessage.ERROR)
-    services.export_failed(json.loads(first.payload), "OmsRejected: HTTP 400", False)
+    export.export_failed(json.loads(first.payload), "OmsRejected: HTTP 400", False)
     Order.objects.filter(pk=order.pk).update(oms_next_attempt_at=timezone.now())
     assert jobs.export_orders()["queued"] == 1
     old, new = creates(order)

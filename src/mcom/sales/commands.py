@@ -32,7 +32,7 @@ def orders_sync(limit: str | None) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from mcom.sales import services
+    from mcom.sales import export
 
     count = parse_limit(limit)
     with Progress(
@@ -47,7 +47,7 @@ def orders_sync(limit: str | None) -> None:
         def on_progress(increment_id: str, ok: bool) -> None:
             bar.update(task, advance=1, last=f"{increment_id} {'sent' if ok else 'failed'}")
 
-        report = services.sync_orders(limit=count, on_total=on_total, on_progress=on_progress)
+        report = export.sync_orders(limit=count, on_total=on_total, on_progress=on_progress)
 
     if not report.sent and not report.failed:
         click.echo("No orders to send.")

@@ -1,7 +1,7 @@
 """Inbound OMS messages of the sales module (oms-protocol.md §8.2, §8.3, §8.10, §8.11).
 
 Every handler parses its params at the edge (:mod:`mcom.sales.messages`, ``InvalidPayload`` when a
-field it needs is missing) and calls one service of :mod:`mcom.sales.services`. A message about an
+field it needs is missing) and calls one service of :mod:`mcom.sales.lifecycle`. A message about an
 order or line the connector does not know (yet) raises ``RetryLater``: the worker retries it with
 backoff and parks it with that error when it gives up. All handlers are idempotent. Messages of one
 order share the entity key ``order:<increment id>`` and are processed in arrival order.
@@ -11,49 +11,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcom.sales import messages, services
+from mcom.sales import export, lifecycle, messages
 from mcom.service_bus import methods, registry
 from mcom.service_bus.registry import InboundMessage
 
 
 def _order_key(params: Any) -> str:
-    return services.entity_key(messages.order_id_of(params))
+    return export.entity_key(messages.order_id_of(params))
 
 
 def _shipment_key(params: Any) -> str:
-    return services.entity_key(messages.shipment_order_id_of(params))
+    return export.entity_key(messages.shipment_order_id_of(params))
 
 
 def _request_key(params: Any) -> str:
-    return services.entity_key(messages.text(params.get("order_id"), "?"))
+    return export.entity_key(messages.text(params.get("order_id"), "?"))
 
 
 @registry.inbound(methods.ORDER_UPDATED, module="sales", entity_key=_order_key)
 def order_updated(message: InboundMessage) -> dict[str, Any]:
     """Order and line statuses from the OMS (the OMS code is kept verbatim in ``oms_status``)."""
-    return services.apply_order_update(messages.parse_order_update(message.params))
+    return lifecycle.apply_order_update(messages.parse_order_update(message.params))
 
 
 @registry.inbound(methods.ORDER_CREATED, module="sales", entity_key=_order_key)
 def order_created(message: InboundMessage) -> dict[str, Any]:
     """The OMS acknowledged an order: history comment, order marked exported."""
-    return services.record_order_created(messages.parse_order_update(message.params))
+    return lifecycle.record_order_created(messages.parse_order_update(message.params))
 
 
 @registry.inbound(methods.SHIPMENT_DONE, module="sales", entity_key=_shipment_key)
 def shipment_done(message: InboundMessage) -> dict[str, Any]:
     """A shipment left: commerce shipment with items and tracking; the order state follows."""
-    return services.record_shipment(messages.parse_shipment_done(message.params), message.params)
+    return lifecycle.record_shipment(messages.parse_shipment_done(message.params), message.params)
 
 
 @registry.inbound(methods.REQUEST_SHIPPING_DETAILS, module="sales", entity_key=_shipment_key,
                   synchronous_answer=True)
 def request_shipping_details(message: InboundMessage) -> Any:
     """Carrier role, answered synchronously: the ``result`` is the array of packages with tracking."""
-    return services.answer_shipping_details(messages.parse_shipping_details_request(message.params))
+    return lifecycle.answer_shipping_details(messages.parse_shipping_details_request(message.params))
 
 
 @registry.inbound(methods.REQUEST_SHIPMENT, module="sales", entity_key=_request_key)
 def request_shipment(message: InboundMessage) -> dict[str, Any]:
     """Warehouse role: the request is acknowledged and recorded in the order's history."""
-    return services.record_shipment_request(messages.parse_shipment_request(message.params))
+    return lifecycle.record_shipment_request(messages.parse_shipment_request(message.params))

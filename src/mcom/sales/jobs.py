@@ -1,9 +1,9 @@
 """Outbound declaration, cron job and commerce hooks of the sales module (imported at app-ready).
 
 - ``ORDER_CREATE`` is an asynchronous command (``delegate/oms``); its hooks set the order's
-  export state (:func:`mcom.sales.services.export_sent` / :func:`~mcom.sales.services.export_failed`).
-- Cron ``sales.export_orders`` (every 5 s): one export pass (:func:`mcom.sales.services.queue_orders`),
-  at most :data:`~mcom.sales.services.CRON_LIMIT` orders; the worker sends them.
+  export state (:func:`mcom.sales.export.export_sent` / :func:`~mcom.sales.export.export_failed`).
+- Cron ``sales.export_orders`` (every 5 s): one export pass (:func:`mcom.sales.export.queue_orders`),
+  at most :data:`~mcom.sales.export.CRON_LIMIT` orders; the worker sends them.
 - ``commerce.hooks.order_placed`` → synchronous export when configured;
   ``commerce.hooks.order_status_guard`` → local status changes of exported orders are refused.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcom.commerce import hooks
-from mcom.sales import services
+from mcom.sales import export, lifecycle
 from mcom.service_bus import methods, registry
 from mcom.service_bus.models import LoggedMessage
 
@@ -21,15 +21,15 @@ EXPORT_EVERY_SECONDS = 5.0
 
 
 def _on_sent(message: registry.OutboundMessage, result: Any) -> None:
-    services.export_sent(message.params, result)
+    export.export_sent(message.params, result)
 
 
 def _on_sent_many(sent: list[tuple[registry.OutboundMessage, Any]]) -> None:
-    services.export_sent_many([(message.params, result) for message, result in sent])
+    export.export_sent_many([(message.params, result) for message, result in sent])
 
 
 def _on_failed(message: registry.OutboundMessage, error: str, will_retry: bool) -> None:
-    services.export_failed(message.params, error, will_retry)
+    export.export_failed(message.params, error, will_retry)
 
 
 registry.outbound(
@@ -44,9 +44,9 @@ registry.outbound(
 
 @registry.cron_job("sales.export_orders", every_seconds=EXPORT_EVERY_SECONDS, module="sales")
 def export_orders() -> dict[str, int]:
-    """Queue the orders that are due for export (see :mod:`mcom.sales.services`)."""
-    return services.queue_orders(limit=services.CRON_LIMIT).summary()
+    """Queue the orders that are due for export (see :mod:`mcom.sales.export`)."""
+    return export.queue_orders(limit=export.CRON_LIMIT).summary()
 
 
-hooks.register(hooks.order_placed, services.on_order_placed)
-hooks.register(hooks.order_status_guard, services.guard_status_change)
+hooks.register(hooks.order_placed, export.on_order_placed)
+hooks.register(hooks.order_status_guard, lifecycle.guard_status_change)

@@ -1,4 +1,6 @@
-"""Sales use cases: export orders to the OMS, and apply what the OMS tells about them.
+"""Order export: which orders go to the OMS, how they are queued, and what a send result does to them.
+
+What the OMS tells about an order afterwards is applied by :mod:`mcom.sales.lifecycle`.
 
 Export rules (design.md §6, the seed guide):
 
@@ -22,13 +24,11 @@ Export rules (design.md §6, the seed guide):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -38,29 +38,18 @@ from django.utils import timezone
 
 from mcom import envconfig
 from mcom.commerce import config
-from mcom.commerce.hooks import ChangeRefused
 from mcom.commerce.models import (
     Order,
     OrderAddress,
     OrderItem,
     OrderStatusHistory,
     Product,
-    Shipment,
-    ShipmentItem,
-    ShipmentTrack,
     Store,
 )
 from mcom.sales import mappers, plugins
-from mcom.sales.mappers import SERVICE_TYPES, MappingError
-from mcom.sales.messages import (
-    OrderUpdate,
-    ShipmentDone,
-    ShipmentRequest,
-    ShippingDetailsRequest,
-)
+from mcom.sales.mappers import MappingError
 from mcom.sales.plugins import PluginError
 from mcom.service_bus import methods, outbox
-from mcom.service_bus.errors import InvalidPayload, PermanentError, RetryLater
 from mcom.service_bus.models import LoggedMessage
 
 log = logging.getLogger("mcom.sales")
@@ -94,7 +83,7 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-def _module_enabled() -> bool:
+def module_enabled() -> bool:
     return envconfig.current().module_enabled("sales")
 
 
@@ -309,7 +298,7 @@ def queue_orders(*, limit: int | None = None, order_ids: Sequence[int] | None = 
     Idempotent: an order is never queued twice.
     """
     result = QueueResult()
-    if not _module_enabled():
+    if not module_enabled():
         return result
     rules = store_rules()
     result.skipped = mark_unexportable(rules, order_ids)
@@ -343,7 +332,7 @@ def on_order_placed(order: Order) -> None:
     other waits for cron. A failed send leaves the order ``queued``/``failed`` for cron; it never
     fails the placement (send errors are recorded on the order by the outbound hooks).
     """
-    if not _module_enabled() or not config.get(SYNC_PATH, order.store):
+    if not module_enabled() or not config.get(SYNC_PATH, order.store):
         return
     result = queue_orders(order_ids=[order.pk], due_only=False)
     log_ids = [log_id for _, log_id in result.queued]
@@ -524,314 +513,3 @@ def sync_orders(
         if on_progress:
             on_progress(increment_id, ok)
     return report
-
-
-# =============================================================================== read-only after export
-
-
-def guard_status_change(order: Order, status: str) -> None:
-    """``commerce.hooks.order_status_guard``: refuse local status changes of exported (or queued) orders.
-
-    Raises :class:`ChangeRefused` with a message naming the order.
-    """
-    if not _module_enabled():
-        return
-    if order.oms_export_state == Order.EXPORT_EXPORTED:
-        raise ChangeRefused(f"Order {order.increment_id} was exported to the OMS; its status is managed by the OMS")
-    if order.oms_export_state == Order.EXPORT_QUEUED:
-        raise ChangeRefused(
-            f"Order {order.increment_id} is being exported to the OMS; its status is managed by the OMS")
-
-
-# =============================================================================== inbound
-
-
-def _locked_order(increment_id: str) -> Order:
-    order = Order.objects.select_for_update().filter(increment_id=increment_id).first()
-    if order is None:
-        raise RetryLater(f"order {increment_id} is not known (yet)")
-    return order
-
-
-def _items(order: Order) -> list[OrderItem]:
-    return list(OrderItem.objects.filter(order=order).select_related("product").order_by("id"))
-
-
-def _index(order: Order, items: Sequence[OrderItem]) -> mappers.LineIndex:
-    try:
-        return mappers.line_index(items)
-    except MappingError as e:
-        raise PermanentError(f"order {order.increment_id}: {e}") from None
-
-
-def _history(order: Order, comment: str, *, once: bool = False) -> None:
-    if once and OrderStatusHistory.objects.filter(order=order, comment=comment).exists():
-        return
-    OrderStatusHistory.objects.create(order=order, status=order.status, comment=comment,
-                                      source=OrderStatusHistory.SOURCE_OMS)
-
-
-def _mark_known_to_oms(order: Order, now: datetime) -> list[str]:
-    """The OMS talks about the order, so it has it: mark it exported if it is not yet."""
-    if order.oms_export_state == Order.EXPORT_EXPORTED:
-        return []
-    order.oms_export_state = Order.EXPORT_EXPORTED
-    order.oms_exported_at = order.oms_exported_at or now
-    order.oms_export_error = ""
-    order.oms_next_attempt_at = None
-    return ["oms_export_state", "oms_exported_at", "oms_export_error", "oms_next_attempt_at"]
-
-
-def _cancelled_units(line: Any) -> Decimal:
-    if line.quantity_cancelled is not None:
-        return Decimal(line.quantity_cancelled)
-    if mappers.normalize_code(line.status) == "CANCELLED":
-        return Decimal(line.quantity) if line.quantity is not None else Decimal(1)
-    return ZERO
-
-
-def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
-    """``order_management.updated``: OMS status (verbatim in ``oms_status``) → state/status, line statuses,
-    cancelled quantities, a history comment when the status changed.
-
-    Raises RetryLater (order or line not known yet), PermanentError (order cannot be indexed). Idempotent:
-    the same update again changes nothing and adds no comment. An unknown status code is kept verbatim and
-    leaves the state unchanged.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        order = _locked_order(update.order_id)
-        items = _items(order)
-        index = _index(order, items)
-        per_item: dict[int, list[Any]] = defaultdict(list)
-        unknown = []
-        for line in update.lines:
-            if index.is_shipping(line.id):
-                continue
-            ref = index.resolve(line.id)
-            if ref is None:
-                unknown.append(line.id)
-            else:
-                per_item[ref.item_id].append(line)
-        if unknown:
-            raise RetryLater(f"order {update.order_id}: unknown line(s) {', '.join(unknown[:5])}")
-        changed_items = 0
-        for item in items:
-            lines = per_item.get(item.pk)
-            if not lines:
-                continue
-            status = mappers.summarize_statuses([ln.status for ln in lines])
-            reason = mappers.summarize_statuses([ln.status_reason for ln in lines])
-            cancelled = min(sum((_cancelled_units(ln) for ln in lines), ZERO), Decimal(item.qty_ordered))
-            if (item.oms_status, item.oms_status_reason, Decimal(item.qty_canceled)) != (status, reason, cancelled):
-                item.oms_status, item.oms_status_reason, item.qty_canceled = status, reason, cancelled
-                item.save(update_fields=["oms_status", "oms_status_reason", "qty_canceled"])
-                changed_items += 1
-        fields = _mark_known_to_oms(order, now)
-        change = mappers.map_order_status(update.status, update.status_reason) if update.status else None
-        status_changed = bool(update.status) and (order.oms_status, order.oms_status_reason) != (
-            update.status[:64], update.status_reason[:64])
-        if status_changed:
-            order.oms_status, order.oms_status_reason = update.status[:64], update.status_reason[:64]
-            fields += ["oms_status", "oms_status_reason"]
-        if change is not None and (order.state, order.status) != (change.state, change.status):
-            order.state, order.status = change.state, change.status
-            fields += ["state", "status"]
-        if fields:
-            order.updated_at = now
-            order.save(update_fields=[*fields, "updated_at"])
-        if status_changed:
-            label = update.status + (f" ({update.status_reason})" if update.status_reason else "")
-            note = "" if change is not None else " — unknown status code, order state kept"
-            _history(order, f"OMS status {label}{note}")
-    return {"order": order.increment_id, "oms_status": order.oms_status, "state": order.state,
-            "status": order.status, "lines_changed": changed_items}
-
-
-def record_order_created(update: OrderUpdate) -> dict[str, Any]:
-    """``order_management.created``: the OMS acknowledged the order → exported + one history comment.
-
-    Raises RetryLater (order not known yet). Idempotent.
-    """
-    with transaction.atomic():
-        order = _locked_order(update.order_id)
-        fields = _mark_known_to_oms(order, timezone.now())
-        if fields:
-            order.save(update_fields=fields)
-        _history(order, "The OMS acknowledged the order (order_management.created)", once=True)
-    return {"order": order.increment_id, "acknowledged": True}
-
-
-def shipment_dedupe_key(shipment: ShipmentDone, params: Mapping[str, Any]) -> str:
-    """Identity of a shipment message: ``<order>:<shipment id>``, else a digest of the params."""
-    if shipment.shipment_id:
-        return f"{shipment.order_id}:{shipment.shipment_id}"[:255]
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:40]
-    return f"{shipment.order_id}:sha256:{digest}"[:255]
-
-
-def parse_datetime(value: str) -> datetime | None:
-    """Lenient ISO 8601 / ``YYYY-MM-DD HH:MM:SS[±hh:mm]``; naive = UTC (§12 #17); None when unreadable."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _sync_composites(items: Sequence[OrderItem]) -> list[OrderItem]:
-    """Bundle parents follow their children's shipped fraction; configurable children follow the parent."""
-    by_id = {i.pk: i for i in items}
-    kids: dict[int, list[OrderItem]] = defaultdict(list)
-    for i in items:
-        if i.parent_id is not None:
-            kids[i.parent_id].append(i)
-    changed = []
-    for parent_id, children in kids.items():
-        parent = by_id.get(parent_id)
-        if parent is None or not Decimal(parent.qty_ordered):
-            continue
-        if parent.product_type == Product.TYPE_CONFIGURABLE:
-            for kid in children:
-                if kid.qty_shipped != parent.qty_shipped:
-                    kid.qty_shipped = parent.qty_shipped
-                    changed.append(kid)
-            continue
-        fractions = [Decimal(k.qty_shipped) / Decimal(k.qty_ordered) for k in children if Decimal(k.qty_ordered)]
-        shipped = (min(fractions) * Decimal(parent.qty_ordered)).to_integral_value(rounding="ROUND_FLOOR") \
-            if fractions else ZERO
-        if Decimal(parent.qty_shipped) != shipped:
-            parent.qty_shipped = shipped
-            changed.append(parent)
-    return changed
-
-
-def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[str, Any]:
-    """``customer_shipment_done``: a commerce shipment with items and tracking; the order follows
-    (complete when every shippable item is shipped or cancelled, else processing).
-
-    Partial shipments add up. Idempotent on the shipment's identity (:func:`shipment_dedupe_key`,
-    ``Shipment.dedupe_key`` unique): a repeat returns ``duplicate``. Raises RetryLater (order or line
-    not known yet), InvalidPayload (ships no goods line).
-    """
-    key = shipment_dedupe_key(shipment, params)
-    with transaction.atomic():
-        order = _locked_order(shipment.order_id)
-        existing = Shipment.objects.filter(dedupe_key=key).first()
-        if existing is not None:
-            return {"order": order.increment_id, "shipment": existing.pk, "duplicate": True}
-        items = _items(order)
-        index = _index(order, items)
-        quantities = mappers.shipped_quantities(shipment, index)
-        if quantities.unknown:
-            raise RetryLater(f"order {order.increment_id}: unknown line(s) {', '.join(quantities.unknown[:5])}")
-        if not quantities.by_item:
-            raise InvalidPayload(f"shipment of order {order.increment_id} ships no goods line")
-        now = timezone.now()
-        record = Shipment.objects.create(
-            order=order, oms_shipment_id=shipment.shipment_id[:128], dedupe_key=key,
-            source_id=shipment.source_id[:64], method=shipment.method[:64],
-            shipped_at=parse_datetime(shipment.shipment_date) or now, created_at=now,
-        )
-        by_id = {i.pk: i for i in items}
-        clipped = []
-        rows = []
-        for item_id, qty in quantities.by_item.items():
-            item = by_id[item_id]
-            room = max(Decimal(item.qty_ordered) - Decimal(item.qty_shipped) - Decimal(item.qty_canceled), ZERO)
-            if qty > room:
-                clipped.append(item.sku)
-                qty = room
-            if qty <= 0:
-                continue
-            rows.append(ShipmentItem(shipment=record, order_item=item, qty=qty))
-            item.qty_shipped = Decimal(item.qty_shipped) + qty
-            item.save(update_fields=["qty_shipped"])
-        ShipmentItem.objects.bulk_create(rows)
-        for kid in _sync_composites(items):
-            kid.save(update_fields=["qty_shipped"])
-        tracks = [
-            ShipmentTrack(shipment=record, carrier=p.carrier[:64], tracking_number=p.tracking_number[:128],
-                          tracking_url=p.tracking_link[:512], comment=p.tracking_comment)
-            for p in shipment.packages if p.carrier or p.tracking_number
-        ]
-        ShipmentTrack.objects.bulk_create(tracks)
-        shippable = {p.item.pk for p in mappers.plan_lines(items) if p.item.product_type not in SERVICE_TYPES}
-        done = all(
-            Decimal(by_id[i].qty_shipped) + Decimal(by_id[i].qty_canceled) >= Decimal(by_id[i].qty_ordered)
-            for i in shippable
-        )
-        fields = _mark_known_to_oms(order, now)
-        if order.state not in (Order.STATE_CANCELED, Order.STATE_CLOSED):
-            state = Order.STATE_COMPLETE if done else Order.STATE_PROCESSING
-            if (order.state, order.status) != (state, mappers.STATE_STATUS[state]):
-                order.state, order.status = state, mappers.STATE_STATUS[state]
-                fields += ["state", "status"]
-        if fields:
-            order.updated_at = now
-            order.save(update_fields=[*fields, "updated_at"])
-        shipped = ", ".join(f"{r.qty.normalize():f} × {r.order_item.sku}" for r in rows)
-        tracking = "; ".join(f"{t.carrier} {t.tracking_number}".strip() for t in tracks)
-        comment = f"Shipped {shipped}" + (f" from {shipment.source_id}" if shipment.source_id else "")
-        comment += f" — tracking {tracking}" if tracking else ""
-        comment += f" (more than ordered for {', '.join(clipped)}: clipped)" if clipped else ""
-        _history(order, comment)
-    return {"order": order.increment_id, "shipment": record.pk, "items": len(rows), "complete": done,
-            "duplicate": False}
-
-
-TRACKING_LINKS: dict[str, str] = {
-    "DHL": "https://www.dhl.com/global-en/home/tracking.html?tracking-id={}",
-    "UPS": "https://www.ups.com/track?tracknum={}",
-    "FEDEX": "https://www.fedex.com/fedextrack/?trknbr={}",
-    "USPS": "https://tools.usps.com/go/TrackConfirmAction?tLabels={}",
-}
-
-
-def answer_shipping_details(request: ShippingDetailsRequest) -> list[dict[str, Any]]:
-    """Carrier role (§8.10): the packages with ``carrier``, ``tracking_number`` and ``tracking_link`` filled.
-
-    Tracking numbers are derived from order, source and package id, so asking again gives the same
-    answer (idempotent). Records one history comment per answered request. Raises RetryLater (order not
-    known yet).
-    """
-    with transaction.atomic():
-        order = Order.objects.filter(increment_id=request.order_id).first()
-        if order is None:
-            raise RetryLater(f"order {request.order_id} is not known (yet)")
-        answer = []
-        for package in request.packages:
-            carrier = package.carrier or (request.method.partition("-")[0] if "-" in request.method else "") or "MCOM"
-            seed = f"{order.increment_id}:{request.source_id}:{package.id}"
-            number = "MC" + hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()[:12].upper()
-            link = TRACKING_LINKS.get(carrier.upper(), "").format(number)
-            answer.append({
-                **package.raw, "id": package.id, "carrier": carrier, "tracking_number": number,
-                "tracking_link": link, "tracking_comment": f"label for order {order.increment_id}",
-                "shipping_label_link": "", "items": list(package.items),
-            })
-        summary = "; ".join(f"package {p['id']} → {p['carrier']} {p['tracking_number']}" for p in answer)
-        _history(order, f"Shipping details given to the OMS: {summary}", once=True)
-    return answer
-
-
-def record_shipment_request(request: ShipmentRequest) -> dict[str, Any]:
-    """Warehouse role (§8.11): acknowledge a shipment request and record it as a history comment.
-
-    The warehouse follow-ups (``lines_change_status``, ``lines_shipped``) are not specified by any
-    source (§12 #22), so the request is recorded for people to act on. Raises RetryLater (order not
-    known yet). Idempotent on ``request_id``.
-    """
-    with transaction.atomic():
-        order = _locked_order(request.order_id)
-        per_sku: dict[str, Decimal] = {}
-        for it in request.items:
-            key = it.sku or it.order_line_id
-            per_sku[key] = per_sku.get(key, ZERO) + (it.quantity if it.quantity is not None else Decimal(1))
-        lines = ", ".join(f"{qty.normalize():f} × {sku}" for sku, qty in per_sku.items()) or "no lines"
-        source = f" from source {request.source_id}" if request.source_id else ""
-        _history(order, f"Shipment request {request.request_id}{source}: {lines}", once=True)
-    return {"order": order.increment_id, "request_id": request.request_id, "acknowledged": True}
