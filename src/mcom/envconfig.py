@@ -188,6 +188,19 @@ class CronConfig(_Section):
     interval_seconds: float = Field(default=2.0, gt=0)
 
 
+class ObservabilityConfig(_Section):
+    """Operator endpoints and log format (``/metrics``, ``/readyz``, ``var/log``; docs/deployment.md)."""
+
+    #: a bearer token for ``/metrics``; empty = no token (then only loopback clients, see below)
+    metrics_token: SecretStr = SecretStr("")
+    #: serve ``/metrics`` to loopback clients only (a valid token is accepted from anywhere)
+    metrics_localhost_only: bool = True
+    #: readiness fails when no cron/worker pass finished for this long
+    heartbeat_max_age_seconds: float = Field(default=120.0, gt=0)
+    #: ``line`` (human) or ``json`` (one JSON object per line, for log shippers)
+    log_format: Literal["line", "json"] = "line"
+
+
 class EnvConfig(_Section):
     mode: Mode = "developer"
     modules: tuple[str, ...] = MODULES
@@ -196,6 +209,7 @@ class EnvConfig(_Section):
     service_bus: ServiceBusConfig = Field(default_factory=ServiceBusConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
     cron: CronConfig = Field(default_factory=CronConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @field_validator("modules")
     @classmethod
@@ -222,7 +236,8 @@ class EnvConfig(_Section):
 
     def secrets(self) -> list[str]:
         """Every secret value, for log redaction."""
-        vals = [self.service_bus.oauth_client_secret.get_secret_value(), self.service_bus.secret.get_secret_value()]
+        vals = [self.service_bus.oauth_client_secret.get_secret_value(), self.service_bus.secret.get_secret_value(),
+                self.observability.metrics_token.get_secret_value()]
         pw = urlsplit(self.db.url).password
         if pw:
             vals.append(pw)

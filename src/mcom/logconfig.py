@@ -1,4 +1,10 @@
-"""Logging: ``var/log/mcom-connector.log`` (rotating), one line per event, secrets redacted."""
+"""Logging: ``var/log/mcom-connector.log`` (rotating), one line per event, secrets redacted.
+
+Format: ``[observability] log_format`` = ``line`` (``2026-01-02 10:00:00,123 INFO [mcom.sales] order …``)
+or ``json`` (one JSON object per line: ``time``, ``level``, ``logger``, ``message``; python-json-logger)
+for log shippers. Request noise is filtered (:class:`QuietClientErrors`): a 404 is not logged,
+another 4xx is logged at INFO, 5xx stay errors.
+"""
 
 from __future__ import annotations
 
@@ -29,13 +35,42 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class QuietClientErrors(logging.Filter):
+    """``django.request``: drop 404s (favicon, scanners), log other 4xx answers at INFO.
+
+    A client error is the client's business (the API already answered it with the reason); only
+    server errors are problems of the connector. Other loggers pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if not isinstance(status, int) or not 400 <= status < 500:
+            return True
+        if status == 404:
+            return False
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+JSON_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_RENAME = {"asctime": "time", "levelname": "level", "name": "logger"}
+
+
+def _formatter() -> dict[str, Any]:
+    cfg = envconfig.cached()
+    if cfg is not None and cfg.observability.log_format == "json":
+        return {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": JSON_FORMAT, "rename_fields": JSON_RENAME}
+    return {"format": FORMAT}
+
+
 def logging_dict() -> dict[str, Any]:
     instance.log_dir().mkdir(parents=True, exist_ok=True)
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "mcom.logconfig.RedactSecrets"}},
-        "formatters": {"line": {"format": FORMAT}},
+        "filters": {"redact": {"()": "mcom.logconfig.RedactSecrets"},
+                    "quiet_4xx": {"()": "mcom.logconfig.QuietClientErrors"}},
+        "formatters": {"line": _formatter()},
         "handlers": {
             "file": {
                 "class": "logging.handlers.RotatingFileHandler",
@@ -44,7 +79,7 @@ def logging_dict() -> dict[str, Any]:
                 "backupCount": 5,
                 "encoding": "utf-8",
                 "formatter": "line",
-                "filters": ["redact"],
+                "filters": ["quiet_4xx", "redact"],
             },
         },
         "loggers": {

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # its own static Swagger UI for /api/docs (no CDN)
     "mcom.commerce",
     "mcom.service_bus",
     "mcom.sales",
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "mcom.inventory",
     "mcom.postsales",
     "mcom.adminui",
+    "mcom.observability",
 ]
 
 MIDDLEWARE = [

@@ -319,8 +319,10 @@ def queue_orders(*, limit: int | None = None, order_ids: Sequence[int] | None = 
 
 def send_now(log_ids: Sequence[int]) -> None:
     """Send queued create messages at once (after commit); outcomes land on the orders via the hooks."""
-    from mcom.service_bus import worker
+    from mcom.service_bus import integration, worker
 
+    if not integration.enabled():  # disabled integration: the messages wait in the queue
+        return
     for log_id in log_ids:
         worker.send_now(log_id)
 

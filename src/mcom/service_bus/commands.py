@@ -88,12 +88,60 @@ def list_cmd(status: str | None, direction: str | None, limit: int) -> None:
 @click.option("--max-seconds", type=click.FloatRange(min=0.1), default=300.0, show_default=True)
 @needs_django
 def process_cmd(max_seconds: float) -> None:
-    """Process inbound and send outbound messages now, until nothing is due (SIGTERM stops cleanly)."""
-    from mcom.service_bus import worker
+    """Process inbound and send outbound messages now, until nothing is due; SIGTERM stops cleanly.
+
+    While the integration is disabled only inbound messages are processed; outbound ones wait.
+    """
+    from mcom.service_bus import integration, worker
 
     with worker.stop_on_signals():
-        n = worker.run_until_idle(max_seconds=max_seconds)
+        if integration.enabled():
+            n = worker.run_until_idle(max_seconds=max_seconds)
+        else:
+            click.echo("The integration is disabled: outbound messages stay queued (oms:integration:enable).")
+            n = worker.process_inbound(max_seconds=max_seconds)
     click.echo(f"Processed {n} message{'s' if n != 1 else ''}.")
 
 
-COMMANDS: list[click.Command] = [register_cmd, prune_cmd, retry_cmd, ignore_cmd, list_cmd, process_cmd]
+@click.command("oms:integration:disable")
+@click.option("--reason", default="", help="Why (shown on the dashboard), at most 255 characters.")
+@needs_django
+def integration_disable_cmd(reason: str) -> None:
+    """Disable the integration: nothing is sent to the OMS and deliveries are refused; the queue is kept."""
+    import getpass
+
+    from mcom.service_bus import integration
+
+    state = integration.disable(by=f"cli:{getpass.getuser()}", reason=reason)
+    click.echo(f"Integration disabled (since {state.since:%Y-%m-%d %H:%M:%S} UTC). Queued messages are kept."
+               if state.since else "Integration disabled.")
+
+
+@click.command("oms:integration:enable")
+@needs_django
+def integration_enable_cmd() -> None:
+    """Enable the integration again: queued messages are sent by the next worker pass."""
+    import getpass
+
+    from mcom.service_bus import integration
+
+    integration.enable(by=f"cli:{getpass.getuser()}")
+    click.echo("Integration enabled.")
+
+
+@click.command("oms:integration:status")
+@needs_django
+def integration_status_cmd() -> None:
+    """Show whether the integration is enabled (and since when and by whom it is disabled)."""
+    from mcom.service_bus import integration
+
+    state = integration.state()
+    if state.enabled:
+        click.echo("Integration enabled.")
+        return
+    since = f" since {state.since:%Y-%m-%d %H:%M:%S} UTC" if state.since else ""
+    click.echo(f"Integration disabled{since} by {state.by or '?'}" + (f": {state.reason}" if state.reason else "."))
+
+
+COMMANDS: list[click.Command] = [register_cmd, prune_cmd, retry_cmd, ignore_cmd, list_cmd, process_cmd,
+                                 integration_disable_cmd, integration_enable_cmd, integration_status_cmd]

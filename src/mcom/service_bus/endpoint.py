@@ -7,7 +7,8 @@ Order of checks, each answered at once:
 2. Body is UTF-8 JSON → else HTTP 400 + -32700. Envelope is an object with a string
    ``method`` and a string/number id (``jsonrpc`` may be missing, extra members are ignored)
    → else HTTP 400 + -32600 (a peer bug: the same bytes can never succeed).
-3. ``method`` is routed (registered by an enabled module) → else HTTP 200 + -32601 (logged).
+3. The integration is enabled and ``method`` is routed (registered by an enabled module) → else
+   HTTP 200 + -32601 (logged).
 4. ``params`` is an object → else HTTP 200 + -32602.
 5. Store the message (direction ``in``, status ``new``) and answer ``{"result": {}}``; a
    re-delivery of the same id (same body) is acknowledged without a second row. If the message
@@ -33,7 +34,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from mcom import envconfig
-from mcom.service_bus import registry, signing
+from mcom.service_bus import events, integration, registry, signing
 
 log = logging.getLogger("mcom.service_bus.endpoint")
 
@@ -142,6 +143,7 @@ def entity_key_for(route: registry.InboundRoute, params: dict[str, Any], message
 
 def _reject(reason: str, peer: str, size: int) -> None:
     log.warning("inbound delivery rejected: %s (%d bytes from %s)", reason, size, peer or "?")
+    events.ingest_rejected(reason)
 
 
 def evaluate(body: bytes, signature: str | bytes | None, *, peer: str = "") -> Reply | Accepted:
@@ -175,6 +177,9 @@ def evaluate(body: bytes, signature: str | bytes | None, *, peer: str = "") -> R
     if "jsonrpc" in envelope and envelope["jsonrpc"] != "2.0":
         _reject("jsonrpc is not 2.0", peer, len(body))
         return rpc_error(400, INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"', raw_id)
+    if not integration.enabled():  # MCOM > Integration > Disable: every method is a disabled one
+        _reject(f"integration disabled, {method[:128]} refused", peer, len(body))
+        return rpc_error(200, METHOD_NOT_FOUND, f"Method not found: {method[:128]} (integration disabled)", raw_id)
     route = registry.inbound_route(method)
     if route is None:
         _reject(f"method {method[:128]} is not handled (unknown or its module is disabled)", peer, len(body))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcom.service_bus import prune, registry, worker
+from mcom.service_bus import integration, prune, registry, worker
 
 #: a cron pass stops starting new messages after this long (``serve`` runs the next pass soon)
 PASS_SECONDS = 50.0
@@ -16,7 +16,9 @@ def process_inbound() -> int:
 
 @registry.cron_job("service_bus.send_outbound", every_seconds=0, module="service_bus")
 def send_outbound() -> int:
-    """Send every due outbound message (bounded by :data:`PASS_SECONDS`)."""
+    """Send every due outbound message (bounded by :data:`PASS_SECONDS`); none while disabled."""
+    if not integration.enabled():
+        return 0
     return worker.send_outbound(max_seconds=PASS_SECONDS)
 
 

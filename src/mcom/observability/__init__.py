@@ -1,0 +1,1 @@
+"""The operator's view of the connector: metrics, health, hourly activity and attempt history."""
