@@ -6,37 +6,35 @@ mode). A refusal is shown as a form error, never a crash.
 
 - Orders: the change page shows the OMS export (state, attempts, last error, exported at), the
   status history, and a post-sales block (shipments with items and tracking, returns, credit
-  memos). An exported order with shipped lines has a **Request return** page
-  (``<order id>/request-return/``) that calls :func:`mcom.postsales.services.request_return`;
-  only users who may change orders *and* act in the MCOM section (``can_act``) may open it.
+  memos). Connector modules add pages and buttons through :data:`order_admin_extensions`
+  (postsales: **Request return**, see :mod:`mcom.postsales.admin`). An order the OMS knows is
+  never deleted here (no Delete button, no bulk delete).
 - Products: the last OMS sync (``catalog.ProductSync``, reached through the reverse relation
   ``product.oms_sync``) is a list column and read-only fields.
 - Stock items are view-only in production mode (the OMS owns stock), except items of products
   that do not manage stock (``manage_stock`` off), which the OMS does not control.
 
-commerce does not import connector modules at import time (see docs/architecture.md): the admin
-imports :mod:`mcom.postsales` inside the return view only.
+commerce imports no connector module (see docs/architecture.md): they register into this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from mcom.adminui.permissions import ReadOnlyInProductionMixin, can_act, stock_editable
+from mcom.adminui.permissions import ReadOnlyInProductionMixin, stock_editable
 from mcom.commerce import hooks, services
 from mcom.commerce.models import (
     ApiToken,
@@ -67,6 +65,13 @@ admin.site.site_title = "Commerce Admin"
 admin.site.index_title = "Commerce Admin"
 
 
+class KeepRecords:
+    """Mixin: records that came from (or went to) the OMS are never deleted in the admin."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
     extra = 0
     can_delete = False
@@ -87,6 +92,17 @@ class StoreAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "name", "base_url", "currency", "locale", "country", "stock_aggregate")
     search_fields = ("code", "name")
     list_filter = ("currency", "country")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """A store with orders is kept (deleting it would delete its orders)."""
+        if obj is not None and obj.orders.exists():
+            return False
+        return bool(super().has_delete_permission(request, obj))
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(ConfigValue)
@@ -313,32 +329,40 @@ class StatusHistoryInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class ReturnRequestForm(forms.Form):
-    reason = forms.CharField(
-        required=False, max_length=255, label="Return reason",
-        help_text="Sent to the OMS; the default reason of every line that has none.",
-    )
+@dataclass(frozen=True)
+class OrderTool:
+    """A button of the order change page (object tools), offered by a connector module."""
+
+    label: str
+    url: str
+    css_class: str = ""
 
 
-class ReturnLineForm(forms.Form):
-    qty = forms.IntegerField(required=False, min_value=0, initial=0, label="Qty to return",
-                             widget=forms.NumberInput(attrs={"min": 0, "step": 1, "style": "width: 5em"}))
-    reason = forms.CharField(required=False, max_length=255, label="Reason")
-    condition = forms.CharField(required=False, max_length=64, label="Condition",
-                                widget=forms.TextInput(attrs={"list": "mcom-return-conditions", "size": 12}))
+@dataclass(frozen=True)
+class OrderAdminExtension:
+    """What a connector module adds to the order admin (registered from its ``admin.py``).
+
+    ``urls(order_admin)`` returns extra URL patterns (below ``<order id>/``); ``tools(order_admin,
+    request, order)`` the buttons to offer on that order's page (none when it does not apply).
+    """
+
+    urls: Callable[[OrderAdmin], list[URLPattern]]
+    tools: Callable[[OrderAdmin, HttpRequest, Order], list[OrderTool]]
 
 
-#: suggestions for the condition field (the OMS takes the value verbatim)
-RETURN_CONDITIONS = ("NEW", "OPENED", "USED", "DAMAGED", "DEFECTIVE")
+#: filled by connector modules (postsales: Request return); commerce imports none of them
+order_admin_extensions: list[OrderAdminExtension] = []
+#: ``fn(code) -> words`` of a credit memo reason code, first non-empty answer wins (postsales)
+credit_memo_reason_labels: list[Callable[[str], str]] = []
 
 
-@dataclass
-class ReturnLine:
-    """One shipped item on the Request return page, with its form (prefix ``line-<item id>``)."""
-
-    item: OrderItem
-    returnable: Decimal
-    form: ReturnLineForm
+def credit_memo_reason(code: str) -> str:
+    """A credit memo's reason as words (the OMS code in brackets), or the code itself."""
+    for label in credit_memo_reason_labels:
+        words = label(code)
+        if words:
+            return words
+    return code
 
 
 class OrderForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -441,10 +465,6 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "has_shipped_items": items.filter(order=order, qty_shipped__gt=0).exists(),
         }
 
-    def may_request_return(self, request: HttpRequest, order: Order | None) -> bool:
-        """Changing orders and acting in the MCOM section are both needed to request a return."""
-        return bool(self.has_change_permission(request, order)) and can_act(request.user)
-
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         context = dict(extra_context or {})
@@ -452,109 +472,29 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if order is not None:
             post_sales = self.post_sales_context(order)
             context.update(post_sales)
-            if order.is_exported and post_sales["has_shipped_items"] and self.may_request_return(request, order):
-                context["request_return_url"] = reverse(
-                    f"{self.admin_site.name}:commerce_order_request_return", args=[quote(order.pk)])
+            context["order_tools"] = [tool for ext in order_admin_extensions for tool in ext.tools(self, request, order)]
+            for memo in post_sales["credit_memos"]:
+                setattr(memo, "reason_words", credit_memo_reason(memo.reason))  # noqa: B010 - template-only value
         return super().change_view(request, object_id, form_url, context)
 
-    # ------------------------------------------------------------------ request a return
-
     def get_urls(self) -> list[URLPattern]:
-        extra = [
-            path("<path:object_id>/request-return/", self.admin_site.admin_view(self.request_return_view),
-                 name="commerce_order_request_return"),
-        ]
+        extra = [pattern for ext in order_admin_extensions for pattern in ext.urls(self)]
         return [*extra, *super().get_urls()]
 
-    def request_return_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Request a return of shipped lines (``postsales.services.request_return``); 403 without the rights."""
-        from mcom.postsales import services as postsales
-        from mcom.postsales.lines import LinesUnavailable, order_lines
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """An order the OMS knows (exported or being exported) is never deleted here."""
+        if obj is not None and obj.oms_export_state != Order.EXPORT_NOT_EXPORTED:
+            return False
+        return bool(super().has_delete_permission(request, obj))
 
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            raise Http404(f"order {object_id} not found")
-        if not self.may_request_return(request, order):
-            raise PermissionDenied
-        change_url = reverse(f"{self.admin_site.name}:commerce_order_change", args=[quote(order.pk)])
-        if not order.is_exported:
-            messages.error(request, f"Order {order} has not been exported to the OMS yet: "
-                                    "a return can be requested once it is exported and shipped.")
-            return HttpResponseRedirect(change_url)
-        try:
-            items = [i for i in order_lines(order).items if i.qty_shipped > 0]
-        except LinesUnavailable as e:
-            messages.error(request, f"Order {order} cannot be returned: {e}")
-            return HttpResponseRedirect(change_url)
-        if not items:
-            messages.error(request, f"Order {order} has no shipped lines to return.")
-            return HttpResponseRedirect(change_url)
-
-        data = request.POST if request.method == "POST" else None
-        header = ReturnRequestForm(data)
-        lines = [
-            ReturnLine(item=item, returnable=postsales.returnable_qty(item),
-                       form=ReturnLineForm(data, prefix=f"line-{item.pk}"))
-            for item in items
-        ]
-        for line in lines:
-            for field in line.form.fields.values():
-                field.widget.attrs["aria-label"] = f"{field.label} of {line.item.sku} (item {line.item.pk})"
-        valid = [header.is_valid(), *(line.form.is_valid() for line in lines)] if data is not None else [False]
-        if all(valid):
-            sent = [line for line in lines if line.form.cleaned_data.get("qty")]
-            request_lines = [
-                postsales.ReturnLineIn(
-                    qty=Decimal(line.form.cleaned_data["qty"]), order_item_id=line.item.pk,
-                    reason=line.form.cleaned_data.get("reason") or "",
-                    condition=line.form.cleaned_data.get("condition") or "",
-                )
-                for line in sent
-            ]
-            try:
-                rma = postsales.request_return(
-                    order=order, lines=request_lines, reason=header.cleaned_data.get("reason") or "",
-                    user=request.user.get_username(),
-                )
-            except postsales.InvalidReturnRequest as e:
-                for loc, msg in e.errors:
-                    self._return_error(header, sent, loc, msg)
-            except postsales.ReturnError as e:  # disabled module, order gone
-                header.add_error(None, str(e))
-            else:
-                units = int(sum((ln.qty for ln in request_lines), Decimal(0)))
-                messages.success(request, f"Return requested for order {order}: request id {rma.request_id} "
-                                          f"({units} unit{'s' if units != 1 else ''}). It is queued for the OMS, "
-                                          "which will assign the RMA number.")
-                return HttpResponseRedirect(change_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
-            "title": f"Request return for order {order}",
-            "order": order,
-            "change_url": change_url,
-            "header": header,
-            "lines": lines,
-            "conditions": RETURN_CONDITIONS,
-            "has_errors": bool(header.errors) or any(line.form.errors for line in lines),
-        }
-        return TemplateResponse(request, "admin/commerce/order/request_return.html", context)
-
-    @staticmethod
-    def _return_error(header: ReturnRequestForm, sent: list[ReturnLine], loc: tuple[str | int, ...],
-                      msg: str) -> None:
-        """Put an ``InvalidReturnRequest`` problem next to its line (``("lines", i, field)``) or on top."""
-        if len(loc) >= 2 and loc[0] == "lines" and isinstance(loc[1], int) and loc[1] < len(sent):
-            form = sent[loc[1]].form
-            field = loc[2] if len(loc) > 2 and loc[2] in form.fields else "qty"
-            form.add_error(str(field), msg)
-            return
-        header.add_error(None, msg if loc in (("order",), ("lines",)) else f"{'.'.join(map(str, loc))}: {msg}")
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # bulk delete cannot tell exported orders apart
+        return actions
 
 
 @admin.register(OrderStatusHistory)
-class OrderStatusHistoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OrderStatusHistoryAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("order", "created_at", "status", "source", "comment")
     search_fields = ("order__increment_id",)
     list_filter = ("source", "status")
@@ -584,7 +524,7 @@ class ShipmentTrackInline(ReadOnlyInline):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ShipmentAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("order", "oms_shipment_id", "source_id", "method", "shipped_at", "created_at")
     search_fields = ("order__increment_id", "oms_shipment_id", "tracks__tracking_number")
     list_filter = ("method",)
@@ -603,14 +543,19 @@ class CreditMemoItemInline(ReadOnlyInline):
 
 
 @admin.register(CreditMemo)
-class CreditMemoAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("credit_note_number", "order", "reason", "grand_total", "created_at")
+class CreditMemoAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("credit_note_number", "order", "reason_words", "grand_total", "created_at")
     search_fields = ("credit_note_number", "order__increment_id")
     list_filter = ("reason",)
     list_select_related = ("order",)
-    readonly_fields = ("order", "rma", "credit_note_number", "reason", "subtotal", "tax_amount", "grand_total",
-                       "created_at")
+    fields = ("order", "rma", "credit_note_number", "reason_words", "subtotal", "tax_amount", "grand_total",
+              "created_at")
+    readonly_fields = fields
     inlines = [CreditMemoItemInline]
+
+    @admin.display(description="Reason", ordering="reason")
+    def reason_words(self, obj: CreditMemo) -> str:
+        return credit_memo_reason(obj.reason)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -623,7 +568,7 @@ class RmaItemInline(ReadOnlyInline):
 
 
 @admin.register(Rma)
-class RmaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RmaAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("request_id", "rma_number", "order", "status", "reason", "created_at")
     search_fields = ("request_id", "rma_number", "order__increment_id")
     list_filter = ("status",)
