@@ -24,6 +24,17 @@ registry.outbound(
 hooks.register(hooks.products_saved, sync.on_products_saved)
 
 
+def shipping_skus() -> list[str]:
+    """The SKUs of the shipping methods (the OMS lists them with the products, e.g. in stock snapshots)."""
+    from mcom.catalog.mappers import shipping_sku
+    from mcom.catalog.models import ShippingMethod
+
+    return [shipping_sku(c, m) for c, m in ShippingMethod.objects.values_list("carrier", "method")]
+
+
+hooks.register(hooks.non_stock_skus, shipping_skus)
+
+
 @registry.cron_job("catalog.export", every_seconds=EXPORT_EVERY_SECONDS, module="catalog")
 def run_scheduled_export() -> str:
     """Run a full-catalog export scheduled with ``--schedule-only`` or from the admin."""

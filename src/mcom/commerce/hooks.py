@@ -7,11 +7,13 @@ plain functions. No Django signals carry business flow.
 - ``order_status_guard``: before a *local* status change; a guard raises :class:`ChangeRefused`.
 - ``products_saved``: inside the saving transaction, with the saved products (catalog queues sync).
 - ``stock_edit_guard``: before a local stock edit; raises :class:`ChangeRefused` when not allowed.
+- ``non_stock_skus``: SKUs the OMS knows that are not store products (catalog: shipping methods);
+  a stock snapshot listing them does not report them as unknown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ order_placed: list[OrderHook] = []
 order_status_guard: list[StatusGuard] = []
 products_saved: list[ProductsHook] = []
 stock_edit_guard: list[StockGuard] = []
+non_stock_skus: list[Callable[[], Iterable[str]]] = []
 
 
 def register(hooks: list, fn: Callable) -> None:  # type: ignore[type-arg]

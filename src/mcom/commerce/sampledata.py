@@ -70,8 +70,18 @@ class DeployResult:
 # ------------------------------------------------------------------------------------- stores
 
 
+#: the sandbox OMS seeds this aggregate: the first store binds to it, so a sandbox snapshot changes its stock
+SANDBOX_AGGREGATE = "default"
+
+
+def aggregate_code(store_code: str) -> str:
+    """The stock aggregate of a sample store: ``default`` for the default store, else ``stock_<code>``."""
+    return SANDBOX_AGGREGATE if store_code == "default" else f"stock_{store_code}"
+
+
 def deploy_stores(count: int) -> list[Store]:
-    """Create or update ``count`` stores, each linked to its own stock aggregate."""
+    """Create or update ``count`` stores, each linked to its own stock aggregate (the default store to
+    the sandbox's aggregate ``default``)."""
     base = str(store_config.get("web/base_url") or DEFAULT_BASE_URL).rstrip("/")
     stores: list[Store] = []
     for n in range(count):
@@ -79,13 +89,15 @@ def deploy_stores(count: int) -> list[Store]:
             code, name, currency, locale, country, _ = V.STORES[n]
         else:
             code, name, currency, locale, country = f"store_{n + 1}", f"Store View {n + 1}", "USD", "en_US", "US"
-        agg, _ = StockAggregate.objects.get_or_create(code=f"stock_{code}", defaults={"name": f"{name} stock"})
+        agg, _ = StockAggregate.objects.get_or_create(code=aggregate_code(code), defaults={"name": f"{name} stock"})
         store, created = Store.objects.get_or_create(
             code=code,
             defaults={"name": name, "base_url": base if code == "default" else f"{base}/{code}",
                       "currency": currency, "locale": locale, "country": country, "stock_aggregate": agg},
         )
-        if not created and store.stock_aggregate_id is None:
+        legacy = f"stock_{code}" != agg.code and store.stock_aggregate is not None \
+            and store.stock_aggregate.code == f"stock_{code}"  # bound by an older sampledata:deploy
+        if not created and (store.stock_aggregate_id is None or legacy):
             store.stock_aggregate = agg
             store.save(update_fields=["stock_aggregate"])
         stores.append(store)

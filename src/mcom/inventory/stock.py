@@ -27,6 +27,7 @@ One message (≤ 10,000 SKUs) is applied in one transaction with a handful of st
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -36,8 +37,11 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
+from mcom.commerce import hooks
 from mcom.commerce.models import Product, StockAggregate, StockItem, StockStatus
 from mcom.inventory.messages import StockLine, StockSnapshot
+
+log = logging.getLogger("mcom.inventory")
 
 SAMPLE = 50
 SAMPLE_WHEN_AT_MOST = 1000
@@ -61,6 +65,8 @@ class ApplyOutcome:
     not_in_snapshot_sample: list[str] = field(default_factory=list)
     reindexed: int = 0
     aggregate_created: bool = False
+    #: SKUs of the snapshot that are not stock (shipping methods), left out of ``unknown_skus``
+    not_stock: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -203,9 +209,23 @@ def apply_lines(cur: CursorWrapper, lines: Sequence[StockLine], aggregate_pk: in
     return _apply_lines_sqlite(cur, lines, aggregate_pk, snap_at, marker)
 
 
-def unknown_sample(cur: CursorWrapper, lines: Sequence[StockLine]) -> list[str]:
-    """The first :data:`SAMPLE` SKUs of ``lines`` (by SKU) that are not in the catalog."""
-    skus = sorted(line.sku for line in lines)
+def _non_stock_skus() -> set[str]:
+    return {sku for source in hooks.non_stock_skus for sku in source()}
+
+
+def _not_stock(cur: CursorWrapper, lines: Sequence[StockLine]) -> int:
+    """How many SKUs of ``lines`` are non-stock SKUs (shipping methods) that are not products."""
+    listed = {line.sku for line in lines} & _non_stock_skus()
+    if not listed:
+        return 0
+    marks = ", ".join(["%s"] * len(listed))
+    products = _column(cur, f"SELECT sku FROM {_tables()['product']} WHERE sku IN ({marks})", sorted(listed))  # noqa: S608
+    return len(listed - set(products))
+
+
+def unknown_sample(cur: CursorWrapper, lines: Sequence[StockLine], skip: set[str] | None = None) -> list[str]:
+    """The first :data:`SAMPLE` SKUs of ``lines`` (by SKU) that are not in the catalog (nor in ``skip``)."""
+    skus = sorted(line.sku for line in lines if not skip or line.sku not in skip)
     found: set[str] = set()
     product = _tables()["product"]
     for start in range(0, len(skus), 500):
@@ -386,11 +406,17 @@ def apply_snapshot(snapshot: StockSnapshot) -> ApplyOutcome:
                 out.stale = counts.known - counts.applied
                 out.unknown_skus = out.received - counts.known
                 if out.unknown_skus:
-                    out.unknown_sample = unknown_sample(cur, snapshot.lines)
+                    out.not_stock = _not_stock(cur, snapshot.lines)
+                    out.unknown_skus -= out.not_stock
+                if out.unknown_skus:
+                    out.unknown_sample = unknown_sample(cur, snapshot.lines, skip=_non_stock_skus())
             if snapshot.mode == "NONZERO":
                 out.zeroed, reindexed = zero_missing(cur, aggregate.pk, snap_at, marker)
                 out.reindexed += reindexed
             refresh_statistics(cur, out.applied + out.zeroed)
             if snapshot.mode == "FULL":
                 out.not_in_snapshot, out.not_in_snapshot_sample = not_covered(cur, aggregate.pk, snap_at)
+    log.info("stock snapshot applied: aggregate %s, %s, %d SKUs, %d applied, %d unknown%s%s", out.aggregate_id,
+             out.mode, out.received, out.applied, out.unknown_skus, f", {out.stale} stale" if out.stale else "",
+             f", {out.zeroed} zeroed" if out.zeroed else "")
     return out

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from mcom.commerce.models import (
@@ -93,7 +93,8 @@ def apply_refund(update: RefundUpdate) -> dict[str, Any]:
     The credit memo gets one item per refunded product line (qty, net, tax, gross, rate from
     ``lines[].payments[].details``); the shipping line adds to tax and grand total. The order's
     ``total_refunded`` and the items' ``qty_refunded`` grow by the credit memo; the order is
-    closed when every line is refunded (or canceled) or the whole grand total is.
+    closed when the whole grand total is refunded, or every line is refunded (or canceled) and the shipping
+    too (:func:`_close_if_refunded`).
 
     Idempotent: a repeated ``RELEASED`` message (same order + ``credit_note_number``) creates no
     second credit memo. Raises ``RetryLater`` for an unknown order; ``InvalidPayload`` for a
@@ -168,14 +169,26 @@ def _issue(order: Order, rma: Rma | None, update: RefundUpdate) -> CreditMemo:
     return memo
 
 
+def refunded_shipping(order: Order) -> Decimal:
+    """What the credit memos of ``order`` gave back beyond their item rows (the shipping lines)."""
+    items = CreditMemoItem.objects.filter(credit_memo__order=order).aggregate(t=Sum("row_total_incl_tax"))["t"]
+    memos = CreditMemo.objects.filter(order=order).aggregate(t=Sum("grand_total"))["t"]
+    return max(Decimal(memos or 0) - Decimal(items or 0), ZERO)
+
+
 def _close_if_refunded(order: Order, memo: CreditMemo, item_ids: list[int]) -> None:
-    """Close the order when nothing is left to refund (every item with OMS lines, or the grand total)."""
+    """Close the order when nothing is left to refund: the grand total is refunded, or every item with
+    OMS lines is refunded (or canceled) *and* so is the shipping (``shipping_amount``; nothing to do for
+    free shipping). Otherwise the history says what is left."""
     items = list(OrderItem.objects.filter(pk__in=item_ids))
     lines_done = bool(items) and all(i.qty_refunded + i.qty_canceled >= i.qty_ordered for i in items)
+    shipping_left = max(Decimal(order.shipping_amount) - refunded_shipping(order), ZERO)
     total_done = order.grand_total > 0 and order.total_refunded >= order.grand_total
     comment = f"Credit memo {memo.credit_note_number} ({memo.grand_total} {order.currency}) refunded by the OMS"
     now = timezone.now()
-    if (lines_done or total_done) and order.state != Order.STATE_CLOSED:
+    if lines_done and shipping_left > 0 and not total_done:
+        comment += f"; every item is refunded, shipping ({shipping_left} {order.currency}) is not: the order stays open"
+    if (total_done or (lines_done and shipping_left <= 0)) and order.state != Order.STATE_CLOSED:
         order.state = Order.STATE_CLOSED
         order.status = STATUS_CLOSED
         order.updated_at = now

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mcom.commerce import hooks
@@ -19,13 +20,22 @@ from mcom.service_bus.models import LoggedMessage
 
 EXPORT_EVERY_SECONDS = 5.0
 
+log = logging.getLogger("mcom.sales")
+
+
+def _log_exported(message: registry.OutboundMessage) -> None:
+    log.info("order %s exported to the OMS (message %d)", message.entity_key.removeprefix("order:"), message.log_id)
+
 
 def _on_sent(message: registry.OutboundMessage, result: Any) -> None:
     export.export_sent(message.params, result)
+    _log_exported(message)
 
 
 def _on_sent_many(sent: list[tuple[registry.OutboundMessage, Any]]) -> None:
     export.export_sent_many([(message.params, result) for message, result in sent])
+    for message, _ in sent:
+        _log_exported(message)
 
 
 def _on_failed(message: registry.OutboundMessage, error: str, will_retry: bool) -> None:

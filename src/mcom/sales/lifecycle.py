@@ -157,6 +157,13 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
             label = update.status + (f" ({update.status_reason})" if update.status_reason else "")
             note = "" if change is not None else " — unknown status code, order state kept"
             _history(order, f"OMS status {label}{note}")
+            if order.state == Order.STATE_CANCELED:
+                log.info("order %s canceled by the OMS (%s)", order.increment_id, label)
+            else:
+                log.info("order %s: OMS status %s applied (state %s%s)", order.increment_id, label, order.state,
+                         "" if change is not None else ", unknown code")
+        elif changed_items:
+            log.info("order %s: OMS line statuses applied (%d line(s) changed)", order.increment_id, changed_items)
     return {"order": order.increment_id, "oms_status": order.oms_status, "state": order.state,
             "status": order.status, "lines_changed": changed_items}
 
@@ -292,6 +299,8 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
         comment += f" — tracking {tracking}" if tracking else ""
         comment += f" (more than ordered for {', '.join(clipped)}: clipped)" if clipped else ""
         _history(order, comment)
+    log.info("shipment %s of order %s applied: %s%s", record.oms_shipment_id or record.pk, order.increment_id, shipped,
+             f" ({tracking})" if tracking else "")
     return {"order": order.increment_id, "shipment": record.pk, "items": len(rows), "complete": done,
             "duplicate": False}
 
