@@ -1,14 +1,20 @@
-"""A small server-rendered SVG bar chart of message activity (no JavaScript, no external assets)."""
+"""A small server-rendered SVG bar chart of message activity (no JavaScript, no external assets).
+
+The y axis is logarithmic (``log10(1 + n)``): 2 incoming messages and 3 errors stay visible next to
+20,000 outgoing ones. Three bars per hour (incoming, outgoing, errors); an hour with errors also
+gets a red dot above its error bar, so a single error cannot be missed.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from mcom.adminui.report import HourBucket
+from mcom.observability.activity import HourBucket
 
 WIDTH = 720
 HEIGHT = 200
-LEFT = 36  # room for the y axis labels
+LEFT = 44  # room for the y axis labels
 BOTTOM = 22  # room for the x axis labels
 TOP = 10
 
@@ -37,7 +43,7 @@ class Chart:
     plot_bottom: float
     incoming: list[Bar]
     outgoing: list[Bar]
-    error_points: str  # polyline "x,y x,y …"
+    errors: list[Bar]
     error_dots: list[Bar]
     x_ticks: list[Tick]
     y_ticks: list[Tick]
@@ -46,61 +52,48 @@ class Chart:
     total_errors: int
 
 
-def _nice_max(value: int) -> int:
-    for step in (4, 10, 20, 40, 100, 200, 400, 1000, 2000, 4000, 10000):
-        if value <= step:
-            return step
-    return ((value // 10000) + 1) * 10000
+def _decades(value: int) -> int:
+    """The number of powers of ten the axis needs to hold ``value`` (at least 1: 0…10)."""
+    return max(1, math.ceil(math.log10(max(value, 1) + 1)))
+
+
+def _label(v: int) -> str:
+    return f"{v // 1000}k" if v >= 10_000 else str(v)
 
 
 def build(buckets: list[HourBucket]) -> Chart:
-    """Lay out ``buckets`` (oldest first): two bars per hour (in, out) and an error line."""
+    """Lay out ``buckets`` (oldest first): three bars per hour on a log scale, dots for errors."""
     n = max(len(buckets), 1)
-    top_value = _nice_max(max([max(b.incoming, b.outgoing, b.errors) for b in buckets] or [0]))
+    decades = _decades(max([max(b.incoming, b.outgoing, b.errors) for b in buckets] or [0]))
+    top = math.log10(10**decades + 1)
     plot_w = WIDTH - LEFT - 4
     plot_h = HEIGHT - BOTTOM - TOP
     bottom = float(TOP + plot_h)
     slot = plot_w / n
-    bar_w = max(slot * 0.38, 1.0)
+    bar_w = max(slot * 0.27, 1.0)
 
     def y_of(v: int) -> float:
-        return round(bottom - (v / top_value) * plot_h, 1)
+        return round(bottom - (math.log10(v + 1) / top) * plot_h, 1)
+
+    def bar(x: float, v: int, label: str) -> Bar:
+        return Bar(round(x, 1), y_of(v), round(bar_w, 1), round(bottom - y_of(v), 1), v, label)
 
     incoming: list[Bar] = []
     outgoing: list[Bar] = []
+    errors: list[Bar] = []
     dots: list[Bar] = []
-    points: list[str] = []
     x_ticks: list[Tick] = []
     for i, b in enumerate(buckets):
-        x0 = LEFT + i * slot
+        x0 = LEFT + i * slot + slot * 0.095
         hour = b.start.strftime("%H:00")
-        incoming.append(
-            Bar(
-                round(x0 + slot * 0.1, 1),
-                y_of(b.incoming),
-                round(bar_w, 1),
-                round(bottom - y_of(b.incoming), 1),
-                b.incoming,
-                hour,
-            )
-        )
-        outgoing.append(
-            Bar(
-                round(x0 + slot * 0.1 + bar_w, 1),
-                y_of(b.outgoing),
-                round(bar_w, 1),
-                round(bottom - y_of(b.outgoing), 1),
-                b.outgoing,
-                hour,
-            )
-        )
-        cx = round(x0 + slot / 2, 1)
-        points.append(f"{cx},{y_of(b.errors)}")
+        incoming.append(bar(x0, b.incoming, hour))
+        outgoing.append(bar(x0 + bar_w, b.outgoing, hour))
+        errors.append(bar(x0 + 2 * bar_w, b.errors, hour))
         if b.errors:
-            dots.append(Bar(cx, y_of(b.errors), 0, 0, b.errors, hour))
+            dots.append(Bar(round(x0 + 2.5 * bar_w, 1), round(y_of(b.errors) - 4, 1), 0, 0, b.errors, hour))
         if i % 3 == 0:
-            x_ticks.append(Tick(cx, hour))
-    y_ticks = [Tick(y_of(v), str(v)) for v in (0, top_value // 2, top_value)]
+            x_ticks.append(Tick(round(LEFT + i * slot + slot / 2, 1), hour))
+    y_ticks = [Tick(y_of(0), "0")] + [Tick(y_of(10**d), _label(10**d)) for d in range(decades + 1)]
     return Chart(
         width=WIDTH,
         height=HEIGHT,
@@ -108,7 +101,7 @@ def build(buckets: list[HourBucket]) -> Chart:
         plot_bottom=bottom,
         incoming=incoming,
         outgoing=outgoing,
-        error_points=" ".join(points),
+        errors=errors,
         error_dots=dots,
         x_ticks=x_ticks,
         y_ticks=y_ticks,

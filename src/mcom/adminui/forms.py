@@ -68,6 +68,8 @@ class MessageFilterForm(forms.Form):
 
 
 class LogFilterForm(forms.Form):
+    entity = forms.CharField(required=False, max_length=191, label="Order, entity or message",
+                             help_text="Text to find, e.g. 000000004, order:000000004 or message 812")
     level = forms.ChoiceField(
         required=False,
         label="Minimum level",

@@ -5,17 +5,17 @@ from __future__ import annotations
 import platform
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import metadata
 
 import django
 from django.db import connection
 from django.db.models import Count
-from django.db.models.functions import TruncHour
-from django.utils import timezone
 
 import mcom
 from mcom import envconfig
+from mcom.observability import activity
+from mcom.observability.activity import HourBucket
 from mcom.service_bus import registry
 from mcom.service_bus.models import CronJobState, LoggedMessage
 
@@ -131,35 +131,12 @@ def platform_info() -> dict[str, str]:
 # --------------------------------------------------------------------------------- activity chart
 
 
-@dataclass(frozen=True)
-class HourBucket:
-    start: datetime
-    incoming: int
-    outgoing: int
-    errors: int
-
-
 def hourly_activity(hours: int = 24, now: datetime | None = None) -> list[HourBucket]:
-    """Messages created per hour over the last ``hours`` hours (oldest first): in, out, and errors."""
-    now = now or timezone.now()
-    last = now.replace(minute=0, second=0, microsecond=0)
-    first = last - timedelta(hours=hours - 1)
-    slots = {first + timedelta(hours=i): [0, 0, 0] for i in range(hours)}
-    rows = (
-        LoggedMessage.objects.filter(created_at__gte=first)
-        .annotate(hour=TruncHour("created_at"))
-        .order_by()
-        .values("hour", "direction", "status")
-        .annotate(n=Count("id"))
-    )
-    for row in rows:
-        slot = slots.get(row["hour"])
-        if slot is None:
-            continue
-        slot[0 if row["direction"] == LoggedMessage.IN else 1] += row["n"]
-        if row["status"] == LoggedMessage.ERROR:
-            slot[2] += row["n"]
-    return [HourBucket(start, *vals) for start, vals in slots.items()]
+    """Messages created per hour over the last ``hours`` hours (oldest first): in, out, and errors.
+
+    From the hourly table that outlives pruning (:mod:`mcom.observability.activity`).
+    """
+    return activity.hourly(hours, now)
 
 
 # ------------------------------------------------------------------------------------- attention

@@ -144,6 +144,8 @@ class StockStatus(models.Model):
     stock_status = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = "stock status"
+        verbose_name_plural = "stock statuses"
         db_table = "cataloginventory_stock_status"
         constraints = [
             models.UniqueConstraint(fields=["product", "aggregate"], name="cataloginventory_stock_status_product_agg")
@@ -255,6 +257,8 @@ class OrderAddress(models.Model):
     email = models.EmailField(blank=True)
 
     class Meta:
+        verbose_name = "order address"
+        verbose_name_plural = "order addresses"
         constraints = [models.UniqueConstraint(fields=["order", "address_type"], name="order_address_type")]
 
     def __str__(self) -> str:
@@ -302,6 +306,8 @@ class OrderStatusHistory(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "order status history entry"
+        verbose_name_plural = "order status history"
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -337,6 +343,10 @@ class ShipmentTrack(models.Model):
     tracking_url = models.CharField(max_length=512, blank=True)
     comment = models.TextField(blank=True)
 
+    class Meta:
+        verbose_name = "shipment tracking"
+        verbose_name_plural = "shipment tracking"
+
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}".strip()
 
@@ -357,6 +367,10 @@ class Rma(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        verbose_name = "return (RMA)"
+        verbose_name_plural = "returns (RMAs)"
+
     def __str__(self) -> str:
         return self.rma_number or self.request_id
 
@@ -368,6 +382,10 @@ class RmaItem(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     condition = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = "return item"
+        verbose_name_plural = "return items"
 
     def __str__(self) -> str:
         return f"{self.order_item_id} x {self.qty}"
@@ -384,6 +402,8 @@ class CreditMemo(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "credit memo"
+        verbose_name_plural = "credit memos"
         constraints = [
             models.UniqueConstraint(fields=["order", "credit_note_number"], name="creditmemo_order_note_number")
         ]

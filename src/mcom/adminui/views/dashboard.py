@@ -8,6 +8,7 @@ from mcom.adminui import chart, report
 from mcom.adminui.menu import MENU
 from mcom.adminui.views.base import page, render_page
 from mcom.catalog import services as catalog_services
+from mcom.service_bus import integration
 from mcom.service_bus.models import LoggedMessage, Registration
 
 
@@ -18,7 +19,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "adminui/dashboard.html",
         menu="dashboard",
-        title="MCOM",
+        title="MCOM dashboard",
         pages=[item for item in MENU if item.name != "dashboard"],
         chart=chart.build(report.hourly_activity(24)),
         status_counts=[(code, label, counts.get(code, 0)) for code, label in LoggedMessage.STATUSES],
@@ -26,4 +27,5 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         export_task=catalog_services.current_task(),
         platform=report.platform_info(),
         attention=report.attention(),
+        integration=integration.state(),
     )

@@ -41,10 +41,11 @@ def system_report(request: HttpRequest) -> HttpResponse:
 @page
 def connector_log(request: HttpRequest) -> HttpResponse:
     form = LogFilterForm(request.GET or None)
-    level, lines = "", logtail.DEFAULT_LINES
+    level, lines, entity = "", logtail.DEFAULT_LINES, ""
     if form.is_valid():
         level = form.cleaned_data.get("level") or ""
         lines = form.cleaned_data.get("lines") or logtail.DEFAULT_LINES
+        entity = form.cleaned_data.get("entity") or ""
     path = instance.log_file()
     return render_page(
         request,
@@ -52,7 +53,8 @@ def connector_log(request: HttpRequest) -> HttpResponse:
         menu="connector_log",
         title="Connector log",
         form=form,
-        records=logtail.tail(lines=lines, min_level=level, path=path),
+        records=logtail.tail(lines=lines, min_level=level, path=path, contains=entity),
+        entity=entity,
         log_path=str(path),
         log_exists=path.is_file(),
         lines=lines,

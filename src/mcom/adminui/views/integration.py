@@ -1,4 +1,5 @@
-"""Integration: the service-bus settings, topics, registration history, Register and Check connection."""
+"""Integration: Enable / Disable, the service-bus settings, topics, registration history, Register and
+Check connection."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from mcom import envconfig
 from mcom.adminui import connection
 from mcom.adminui.redact import redact
 from mcom.adminui.views.base import action, page, render_page
+from mcom.service_bus import integration as switch
 from mcom.service_bus import registry
-from mcom.service_bus.models import Registration
+from mcom.service_bus.models import LoggedMessage, Registration
 
 HISTORY = 10
 
@@ -49,6 +51,8 @@ def integration(request: HttpRequest) -> HttpResponse:
         topics=topics,
         last=history[0] if history else None,
         history=history,
+        integration=switch.state(),
+        queued_out=LoggedMessage.objects.filter(direction=LoggedMessage.OUT, status__in=LoggedMessage.PENDING).count(),
     )
 
 
@@ -78,4 +82,20 @@ def check_connection(request: HttpRequest) -> HttpResponse:
         messages.success(request, result.message)
     else:
         messages.error(request, f"Connection failed: {result.message}")
+    return _back()
+
+
+@action
+def disable(request: HttpRequest) -> HttpResponse:
+    reason = str(request.POST.get("reason", "")).strip()[: switch.MAX_REASON]
+    switch.disable(by=f"admin:{request.user.get_username()}", reason=reason)
+    messages.warning(request, "The integration is disabled: nothing is sent to the OMS and its deliveries are "
+                              "refused. Queued messages are kept and sent after Enable.")
+    return _back()
+
+
+@action
+def enable(request: HttpRequest) -> HttpResponse:
+    switch.enable(by=f"admin:{request.user.get_username()}")
+    messages.success(request, "The integration is enabled: queued messages are sent by the next worker pass.")
     return _back()

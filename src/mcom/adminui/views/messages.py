@@ -1,4 +1,5 @@
-"""Message log: the ``mcom_logged_messages_queue`` table with filters, payloads, retry and ignore."""
+"""Message log: the ``mcom_logged_messages_queue`` table with filters, payloads, retry and ignore
+(one message, or the selected ones: Actions > Retry / Ignore), timings and the attempt history."""
 
 from __future__ import annotations
 
@@ -44,13 +45,20 @@ def message_list(request: HttpRequest) -> HttpResponse:
         status_counts=[(s, label, counts[s]) for s, label in LoggedMessage.STATUSES],
         total=sum(counts.values()),
         selected_status=selected,
+        retryable=RETRYABLE,
+        ignorable=IGNORABLE,
     )
 
 
 @page
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from mcom.observability import attempts
+
     msg = get_object_or_404(LoggedMessage, pk=pk)
     known = secrets()
+    history = attempts.history(msg.pk)
+    for attempt in history:
+        attempt.error, attempt.trace = redact(attempt.error, known), redact(attempt.trace, known)
     return render_page(
         request,
         "adminui/message_detail.html",
@@ -62,7 +70,21 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
         last_error=redact(msg.last_error, known),
         can_retry=msg.status in RETRYABLE,
         can_ignore=msg.status in IGNORABLE,
+        timing=timing(msg),
+        history=history,
     )
+
+
+def timing(msg: LoggedMessage) -> str:
+    """How long the message took from queued (or received) to sent (or applied), in words."""
+    if msg.processed_at is None:
+        return ""
+    seconds = max((msg.processed_at - msg.created_at).total_seconds(), 0.0)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _back(pk: int) -> HttpResponseRedirect:
@@ -101,10 +123,46 @@ def message_ignore(request: HttpRequest, pk: int) -> HttpResponse:
 
     return _act(request, pk, allowed=IGNORABLE, apply=worker.ignore, verb="ignore", past="ignored",
                 done="is ignored; the worker will not process it again.")
-    try:
-        worker.ignore(pk)
-    except (LookupError, ValueError) as e:
-        messages.error(request, f"Cannot ignore: {e}.")
-    else:
-        messages.success(request, f"Message #{pk} is ignored; the worker will not process it again.")
-    return _back(pk)
+
+
+#: messages one mass action may change (a page holds PER_PAGE; "select all" is not offered)
+MAX_SELECTED = 500
+
+
+@action
+def message_mass_action(request: HttpRequest) -> HttpResponse:
+    """Retry or ignore the selected messages (``ids``), each through ``worker.retry``/``worker.ignore``.
+
+    Messages in a status the action does not apply to, or in flight, are skipped and counted.
+    """
+    from mcom.service_bus import worker
+
+    back = str(request.POST.get("next", ""))
+    target = back if back.startswith(reverse("mcom_admin:messages")) else reverse("mcom_admin:messages")
+    verb = str(request.POST.get("action", ""))
+    if verb not in ("retry", "ignore"):
+        messages.error(request, "Choose an action: Retry or Ignore.")
+        return HttpResponseRedirect(target)
+    ids = sorted({int(v) for v in request.POST.getlist("ids") if v.isdigit()})[:MAX_SELECTED]
+    if not ids:
+        messages.error(request, "Select at least one message.")
+        return HttpResponseRedirect(target)
+    allowed, apply = (RETRYABLE, worker.retry) if verb == "retry" else (IGNORABLE, worker.ignore)
+    statuses = dict(LoggedMessage.objects.filter(pk__in=ids).values_list("pk", "status"))
+    done, skipped = 0, 0
+    for pk in ids:
+        if statuses.get(pk) not in allowed:
+            skipped += 1
+            continue
+        try:
+            apply(pk)
+        except (LookupError, ValueError):
+            skipped += 1
+        else:
+            done += 1
+    past = "queued for retry" if verb == "retry" else "ignored"
+    text = f"{done} message{'s' if done != 1 else ''} {past}."
+    if skipped:
+        text += f" {skipped} skipped (not in a status that allows it, or being processed)."
+    (messages.success if done else messages.warning)(request, text)
+    return HttpResponseRedirect(target)
