@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from mcom import __version__
 
 
+_SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\.\s")
+
+
+def summary(cmd: click.Command) -> str:
+    """The first sentence of a command's help, whole (click would cut it at about 45 characters)."""
+    text = cmd.short_help or " ".join((cmd.help or "").split("\n\n", 1)[0].split())
+    end = _SENTENCE_END.search(text)
+    return text[: end.start() + 1] if end else text
+
+
 class _Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(self.commands)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, summary(cmd)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)  # wraps long summaries instead of cutting them
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -230,9 +230,10 @@ def config_show(path: str | None) -> None:
 @click.option("--read-only", is_flag=True, help="Staff who can see the MCOM section but not act")
 @needs_django
 def admin_user_create(admin_user: str, admin_password: str, admin_email: str, read_only: bool) -> None:
-    """Create an admin user (or reset its password)."""
+    """Create an admin user (or reset its password); --read-only: may view the MCOM section, not act."""
     created = _create_admin(admin_user, admin_password, admin_email, read_only=read_only)
-    click.echo(f"Admin user '{admin_user}' {'created' if created else 'updated'}.")
+    role = " — read-only: may view the MCOM section but not act in it" if read_only else ""
+    click.echo(f"Admin user '{admin_user}' {'created' if created else 'updated'}{role}.")
 
 
 COMMANDS = [setup_install, setup_upgrade, mode_show, mode_set, config_set, config_show, admin_user_create]

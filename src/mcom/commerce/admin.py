@@ -309,11 +309,25 @@ class StockStatusAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 # ------------------------------------------------------------------------------------- orders
 
 
+def _qty(value: Any) -> str:
+    return formats.number_format(value, decimal_pos=None).rstrip("0").rstrip(".,") or "0"
+
+
 class OrderItemInline(ReadOnlyInline):
+    """Order lines in a table that fits a 1366 px screen: quantities and amounts are one column each."""
+
     model = OrderItem
-    fields = ("sku", "name", "product_type", "parent", "qty_ordered", "qty_shipped", "qty_refunded",
-              "qty_canceled", "qty_returned", "price", "tax_percent", "tax_amount", "row_total_incl_tax", "oms_status")
+    fields = ("sku", "name", "product_type", "parent", "quantities", "price", "tax", "row_total_incl_tax", "oms_status")
     readonly_fields = fields
+
+    @admin.display(description="Qty ordered / shipped / canceled / refunded / returned")
+    def quantities(self, obj: OrderItem) -> str:
+        return " / ".join(_qty(v) for v in (obj.qty_ordered, obj.qty_shipped, obj.qty_canceled, obj.qty_refunded,
+                                              obj.qty_returned))
+
+    @admin.display(description="Tax")
+    def tax(self, obj: OrderItem) -> str:
+        return f"{obj.tax_amount} ({_qty(obj.tax_percent)} %)"
 
 
 class OrderAddressInline(ReadOnlyInline):
@@ -399,8 +413,8 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Orders are placed through the REST API; here only the status can change (guarded)."""
 
     form = OrderForm
-    list_display = ("increment_id", "store", "created_at", "customer_email", "status", "state", "grand_total",
-                    "currency", "oms_export_state", "oms_export_attempts")
+    list_display = ("increment_id", "store", "created_at", "customer_email", "status_and_state", "total",
+                    "oms_export")
     search_fields = ("increment_id", "customer_email")
     list_filter = ("status", "state", "oms_export_state", "store", "payment_authorized")
     list_select_related = ("store",)
@@ -433,6 +447,19 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Status (state)", ordering="status")
+    def status_and_state(self, obj: Order) -> str:
+        return obj.status if obj.status == obj.state else f"{obj.status} ({obj.state})"
+
+    @admin.display(description="Grand total", ordering="grand_total")
+    def total(self, obj: Order) -> str:
+        return f"{obj.grand_total} {obj.currency}"
+
+    @admin.display(description="OMS export", ordering="oms_export_state")
+    def oms_export(self, obj: Order) -> str:
+        label = obj.get_oms_export_state_display()
+        return f"{label} ({obj.oms_export_attempts} attempts)" if obj.oms_export_attempts > 1 else label
 
     def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
         """Apply a status change through ``change_order_status`` (guards run); nothing else is editable."""

@@ -75,6 +75,9 @@ def sampledata_deploy(products: int, orders: int, stores: int, seed: int, sync: 
     else:
         click.echo("Orders: 0 placed.")
     click.echo(f"Done in {elapsed:.1f}s.")
+    if not sync and (result.products_created or result.products_updated):
+        click.echo("The OMS receives the sample products with a catalog export: "
+                   "`mcom oms:catalog-export:run` or MCOM > Catalog export.")
 
 
 @click.command("api:token:create")

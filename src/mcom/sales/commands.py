@@ -22,13 +22,14 @@ def parse_limit(raw: str | None) -> int | None:
     return value
 
 
-@click.command("oms:orders:sync")
+@click.command("oms:orders:sync", context_settings={"ignore_unknown_options": True})
 @click.argument("limit", required=False, metavar="[LIMIT]")
 @needs_django
 def orders_sync(limit: str | None) -> None:
     """Send the orders that were not exported to the OMS (failed, never sent or still queued) now.
 
-    All of them, or the oldest LIMIT. Exits non-zero when any order could not be sent.
+    All of them, or the oldest LIMIT (a positive whole number). Exits non-zero when any order could
+    not be sent.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -42,7 +43,10 @@ def orders_sync(limit: str | None) -> None:
         task = bar.add_task("sync", total=None, last="")
 
         def on_total(total: int) -> None:
-            bar.update(task, total=total)
+            if total:
+                bar.update(task, total=total)
+            else:  # nothing to send: no empty 0/0 bar
+                bar.update(task, visible=False)
 
         def on_progress(increment_id: str, ok: bool) -> None:
             bar.update(task, advance=1, last=f"{increment_id} {'sent' if ok else 'failed'}")
