@@ -327,3 +327,48 @@ def test_saving_a_product_in_the_admin_queues_its_oms_sync(operator_client: Clie
     queued = LoggedMessage.objects.filter(direction=LoggedMessage.OUT, topic="magento.catalog.product_management.updated")
     assert queued.count() == 1
     assert json.loads(queued.get().payload)["product"]["name"][0]["value"] == "New name"
+
+
+# ------------------------------------------------------------------- polish: returnable, no delete, names
+
+
+def test_request_return_is_not_offered_once_everything_is_returned_or_the_order_is_closed(
+    operator_client: Client, make_order: MakeOrder
+) -> None:
+    order = make_order([("SKU-A", 1, 1)])
+    assert "Request return" in html(operator_client.get(_url(order)))
+    item = order.items.get()
+    rma = Rma.objects.create(order=order, request_id="req-all", rma_number="RMA-ALL", status="APPROVED")
+    rma.items.create(order_item=item, qty=1, status="APPROVED")
+    assert "Request return" not in html(operator_client.get(_url(order)))  # fully returned
+    other = make_order([("SKU-B", 1, 1)])
+    Order.objects.filter(pk=other.pk).update(state=Order.STATE_CLOSED, status="closed")
+    assert "Request return" not in html(operator_client.get(_url(other)))
+
+
+def test_orders_the_oms_knows_cannot_be_deleted(operator_client: Client, make_order: MakeOrder) -> None:
+    exported = make_order()
+    page = html(operator_client.get(_url(exported)))
+    assert "deletelink" not in page
+    assert operator_client.get(reverse("admin:commerce_order_delete", args=[exported.pk])).status_code == 403
+    changelist = html(operator_client.get(reverse("admin:commerce_order_changelist")))
+    assert "delete_selected" not in changelist
+    local = make_order(exported=False)
+    assert "deletelink" in html(operator_client.get(_url(local)))
+    shipment = exported.shipments.get()
+    assert operator_client.get(reverse("admin:commerce_shipment_delete", args=[shipment.pk])).status_code == 403
+
+
+def test_admin_names_are_spelled_right(operator_client: Client) -> None:
+    index = html(operator_client.get(reverse("admin:index")))
+    for wrong in ("Addresss", "Historys", "Statuss", "Rmas"):
+        assert wrong not in index
+    assert "Stock statuses" in index and "Returns (RMAs)" in index and "Order status history" in index
+
+
+def test_credit_memo_reason_is_shown_in_words(operator_client: Client, make_order: MakeOrder) -> None:
+    order = make_order()
+    CreditMemo.objects.create(order=order, credit_note_number="CDE77", reason="RELEASESUCCESS",
+                              subtotal=Decimal("10"), tax_amount=Decimal("2.10"), grand_total=Decimal("12.10"))
+    assert "Refund released (RELEASESUCCESS)" in html(operator_client.get(_url(order)))
+    assert "Refund released (RELEASESUCCESS)" in html(operator_client.get(reverse("admin:commerce_creditmemo_changelist")))

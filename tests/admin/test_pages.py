@@ -439,3 +439,89 @@ def test_catalog_export_page_shows_product_sync(operator_client: Client) -> None
     assert "Received by the OMS</th><td>1</td>" in page
     assert "Last sync failed</th><td>1</td>" in page
     assert "SYNC-B" in page and "OmsRejected: bad sku" in page
+
+
+def test_connector_log_filters_by_order_and_reads_json_lines(operator_client: Client) -> None:
+    path = instance.log_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([
+        "2025-01-01 00:00:01,000 INFO [mcom.sales] order 000000004 exported to the OMS (message 12)",
+        "2025-01-01 00:00:02,000 INFO [mcom.sales] order 000000005 exported to the OMS (message 13)",
+        json.dumps({"time": "2025-01-01 00:00:03", "level": "WARNING", "logger": "mcom.service_bus.events",
+                    "message": "message 14 parked: RetryLater: x [t order:000000004]"}),
+    ]) + "\n", encoding="utf-8")
+    page = html(operator_client.get(reverse("mcom_admin:connector_log"), {"entity": "000000004"}))
+    assert "message 12" in page and "message 14 parked" in page and "000000005" not in page
+    page = html(operator_client.get(reverse("mcom_admin:connector_log"), {"entity": "000000004", "level": "WARNING"}))
+    assert "message 14 parked" in page and "message 12" not in page
+
+
+# ------------------------------------------------------------------- mass actions, timings, history
+
+
+def test_mass_retry_and_ignore_of_selected_messages(operator_client: Client) -> None:
+    failed = [make_message(status=LoggedMessage.ERROR, entity_key=f"order:{n}") for n in range(3)]
+    done = make_message(status=LoggedMessage.COMPLETE)
+    url = reverse("mcom_admin:message_mass_action")
+    page = html(operator_client.get(reverse("mcom_admin:messages")))
+    assert f'name="ids" value="{failed[0].pk}"' in page and "Retry selected messages" in page
+    response = operator_client.post(url, {"action": "retry", "ids": [m.pk for m in failed] + [done.pk],
+                                          "next": reverse("mcom_admin:messages") + "?status=error"}, follow=True)
+    assert response.redirect_chain[-1][0].endswith("?status=error")
+    assert "3 messages queued for retry. 1 skipped" in response.content.decode()
+    assert set(LoggedMessage.objects.filter(pk__in=[m.pk for m in failed]).values_list("status", flat=True)) == {
+        LoggedMessage.RETRY}
+    operator_client.post(url, {"action": "ignore", "ids": [failed[0].pk]})
+    assert LoggedMessage.objects.get(pk=failed[0].pk).status == LoggedMessage.IGNORED
+    assert LoggedMessage.objects.get(pk=done.pk).status == LoggedMessage.COMPLETE
+    bad = operator_client.post(url, {"action": "delete", "ids": [done.pk]}, follow=True)
+    assert "Choose an action" in bad.content.decode()
+
+
+def test_readers_see_no_mass_action_and_may_not_post_one(reader_client: Client) -> None:
+    msg = make_message(status=LoggedMessage.ERROR)
+    assert "Retry selected messages" not in html(reader_client.get(reverse("mcom_admin:messages")))
+    r = reader_client.post(reverse("mcom_admin:message_mass_action"), {"action": "retry", "ids": [msg.pk]})
+    assert r.status_code == 403 and LoggedMessage.objects.get(pk=msg.pk).status == LoggedMessage.ERROR
+
+
+def test_message_detail_shows_timing_and_the_attempt_history(operator_client: Client) -> None:
+    from mcom.service_bus import events
+
+    now = timezone.now()
+    msg = make_message(status=LoggedMessage.ERROR, created_at=now - timedelta(seconds=3), processed_at=now,
+                       attempts=2, last_error="OmsRejected: no")
+    for n, status in ((1, "retry"), (2, "error")):
+        try:
+            raise ValueError(f"attempt {n} went wrong")
+        except ValueError as e:
+            events.attempt_failed(log_id=msg.pk, direction=msg.direction, topic=msg.topic, entity_key=msg.entity_key,
+                                  attempt=n, status=status, reason=f"ValueError: {e}", error=e)
+    page = html(operator_client.get(reverse("mcom_admin:message", args=[msg.pk])))
+    assert "Received → applied" in page and "3.0 s" in page
+    assert "History (2 failed attempts)" in page
+    assert "attempt 1 went wrong" in page and "attempt 2 went wrong" in page and "Traceback" in page
+
+
+def test_integration_page_enables_and_disables(operator_client: Client, reader_client: Client) -> None:
+    from mcom.service_bus import integration
+
+    page = html(operator_client.get(reverse("mcom_admin:integration")))
+    assert ">Disable<" in page and "Enabled" in page
+    assert reader_client.post(reverse("mcom_admin:integration_disable")).status_code == 403
+    try:
+        operator_client.post(reverse("mcom_admin:integration_disable"), {"reason": "OMS upgrade"})
+        assert not integration.enabled()
+        dashboard = html(operator_client.get(reverse("mcom_admin:dashboard")))
+        assert "Disabled" in dashboard and "OMS upgrade" in dashboard and "admin:operator" in dashboard
+        assert ">Enable<" in html(operator_client.get(reverse("mcom_admin:integration")))
+        operator_client.post(reverse("mcom_admin:integration_enable"))
+        assert integration.enabled()
+    finally:
+        integration.enable(by="test")
+
+
+def test_dashboard_title(operator_client: Client) -> None:
+    page = html(operator_client.get(reverse("mcom_admin:dashboard")))
+    assert "<title>MCOM dashboard | Commerce Admin</title>" in page
+    assert "MCOM | MCOM" not in page

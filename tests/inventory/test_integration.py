@@ -100,3 +100,28 @@ def test_stock_reset_in_developer_mode_goes_through_the_message_log(products: An
     assert result.exit_code == 0, result.output
     assert stock_of() == {f"SKU-{i}": (100, True) for i in range(1, 5)}
     assert index_of() == stock_of()
+
+
+def test_shipping_method_skus_in_a_snapshot_are_not_unknown(products: Any) -> None:
+    from mcom.catalog.models import ShippingMethod
+
+    ShippingMethod.objects.create(code="flatrate_flatrate", carrier="flatrate", method="flatrate", title="Flat Rate")
+    out = deliver(products, "DELTA", "2024-05-01 08:00:00", {"SKU-1": 1, "STANDARD": 0, "GHOST": 4})
+    assert out["unknown_skus"] == 1 and out["unknown_sample"] == ["GHOST"]
+    assert out["not_stock"] == 1
+
+
+def test_sample_store_follows_the_sandbox_default_aggregate(wired: Any) -> None:
+    """The demo: sampledata binds the store to the sandbox's ``default`` aggregate, so a snapshot the
+    sandbox sends for it changes the store's stock."""
+    from mcom.commerce import sampledata
+    from mcom.commerce.models import StockStatus, Store
+
+    sampledata.deploy(products=3, orders=0, stores=1, seed=1)
+    store = Store.objects.get(code="default")
+    assert store.stock_aggregate is not None and store.stock_aggregate.code == "default"
+    sku = Product.objects.filter(manage_stock=True).order_by("sku").values_list("sku", flat=True).first()
+    assert sku is not None
+    deliver(wired, "DELTA", "2030-01-01 08:00:00", {sku: 77}, aggregate="default")
+    row = StockStatus.objects.get(product__sku=sku, aggregate=store.stock_aggregate)
+    assert row.qty == 77 and row.stock_status

@@ -255,3 +255,17 @@ def test_malformed_refund_is_parked_with_its_error(approved: tuple[Order, Rma], 
     assert row.status == LoggedMessage.ERROR
     assert error in row.last_error
     assert not CreditMemo.objects.filter(order=order).exists()
+
+
+def test_order_stays_open_while_its_shipping_is_not_refunded(make_order: MakeOrder) -> None:
+    order = make_order([("SKU-A", 1, 1)], shipping_amount=D("5.00"))
+    Order.objects.filter(pk=order.pk).update(grand_total=D("18.15"))  # 12.10 item + 6.05 shipping
+    item = order.items.get()
+    deliver(methods.REFUND_UPDATED, refund_updated(order, "", "RELEASED", [(str(item.pk), "12.10", "10.00", "2.10")]))
+    order.refresh_from_db()
+    assert order.state != Order.STATE_CLOSED
+    assert order.status_history.filter(comment__contains="shipping (5.00").exists()
+    deliver(methods.REFUND_UPDATED, refund_updated(order, "", "RELEASED", [("SHIPPING", "6.05", "5.00", "1.05")],
+                                                   credit_note="CDE2"))
+    order.refresh_from_db()
+    assert (order.state, order.status) == (Order.STATE_CLOSED, "closed")
