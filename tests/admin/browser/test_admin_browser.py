@@ -64,7 +64,7 @@ def test_every_mcom_page_opens_from_the_menu(page: Any, shot: Any) -> None:
     expect(page.locator(".app-mcom")).to_be_visible()
     shot(page, "00-admin-index")
     page.get_by_role("link", name="MCOM", exact=True).first.click()
-    expect(page.get_by_role("heading", name="MCOM", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="MCOM dashboard", exact=True)).to_be_visible()
     expect(page.get_by_role("img", name="Messages per hour, last 24 hours")).to_be_visible()
     shot(page, "01-dashboard")
     for link, heading, name in MENU:
