@@ -37,6 +37,7 @@ from mcom.catalog import sync
 from mcom.catalog.models import CatalogExportTask as Task
 from mcom.catalog.models import ShippingMethod
 from mcom.commerce.models import Product
+from mcom.service_bus import integration
 
 log = logging.getLogger("mcom.catalog.export")
 
@@ -228,6 +229,8 @@ class _Delivery:
 
     def __call__(self, ids: list[int]) -> int:
         if self.sender is None or not ids or self.failed_pages >= MAX_FAILED_PAGES:
+            return 0
+        if not integration.enabled():  # disabled integration: pages stay queued for after Enable
             return 0
         sent, _ = self.sender(ids)
         self.failed_pages = 0 if sent else self.failed_pages + 1

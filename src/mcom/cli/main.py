@@ -8,7 +8,6 @@ import click
 
 from mcom import __version__
 
-
 _SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\.\s")
 
 
