@@ -125,7 +125,8 @@ def apply_refund(update: RefundUpdate) -> dict[str, Any]:
             memo = CreditMemo.objects.get(order=order, credit_note_number=update.credit_note_number)
             return {**outcome, "credit_memo": memo.pk, "duplicate": True}
         OmsRefund.objects.filter(pk=record.pk).update(credit_memo=memo)
-    log.info("credit memo %s for order %s: %s", memo.credit_note_number, order.increment_id, memo.grand_total)
+    log.info("refund applied: credit memo %s for order %s, %s %s", memo.credit_note_number, order.increment_id,
+             memo.grand_total, order.currency)
     return {**outcome, "credit_memo": memo.pk, "grand_total": str(memo.grand_total), "duplicate": False}
 
 
@@ -194,6 +195,7 @@ def _close_if_refunded(order: Order, memo: CreditMemo, item_ids: list[int]) -> N
         order.updated_at = now
         order.save(update_fields=["state", "status", "updated_at"])
         comment += "; order closed (fully refunded)"
+        log.info("order %s closed: fully refunded", order.increment_id)
     OrderStatusHistory.objects.create(
         order=order, status=order.status, comment=comment, source=OrderStatusHistory.SOURCE_OMS, created_at=now
     )

@@ -274,7 +274,8 @@ def request_return(
             extra_attributes=sorted((custom_attributes or {}).items()),
         )
         outbox.enqueue(methods.RETURN_AUTHORIZE, message.to_params(), entity_key=order_entity_key(locked.increment_id))
-    log.info("return %s requested for order %s (%d lines)", rma.request_id, locked.increment_id, len(v.checked))
+    n = len(v.checked)
+    log.info("return %s requested for order %s (%d line%s)", rma.request_id, locked.increment_id, n, "" if n == 1 else "s")
     return rma
 
 
@@ -427,6 +428,8 @@ def apply_return_update(update: ReturnUpdate) -> dict[str, Any]:
             rma, how = _create_from_oms(order, update, lines), "created"
         _apply(rma, update, lines)
         _recompute_returned(order)
+    log.info("return %s of order %s: status %s applied (%s)", rma.rma_number or rma.request_id, order.increment_id,
+             rma.status or "?", how)
     return {"rma": rma.rma_number, "request_id": rma.request_id, "status": rma.status, "matched_by": how}
 
 

@@ -163,7 +163,8 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
                 log.info("order %s: OMS status %s applied (state %s%s)", order.increment_id, label, order.state,
                          "" if change is not None else ", unknown code")
         elif changed_items:
-            log.info("order %s: OMS line statuses applied (%d line(s) changed)", order.increment_id, changed_items)
+            log.info("order %s: OMS line statuses applied (%d line%s changed)", order.increment_id, changed_items,
+                     "" if changed_items == 1 else "s")
     return {"order": order.increment_id, "oms_status": order.oms_status, "state": order.state,
             "status": order.status, "lines_changed": changed_items}
 
