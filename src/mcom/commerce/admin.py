@@ -27,6 +27,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
@@ -90,6 +91,7 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "name", "base_url", "currency", "locale", "country", "stock_aggregate")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a base URL typed without scheme
     search_fields = ("code", "name")
     list_filter = ("currency", "country")
 
