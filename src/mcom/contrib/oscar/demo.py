@@ -69,7 +69,7 @@ def create_catalogue(*, site_domain: str = "127.0.0.1:8000", channel: str = "osc
         for code, kind in (("material", "text"), ("size", "text"), ("weight", "float")):
             ProductAttribute.objects.get_or_create(product_class=pclass, code=code, defaults={"name": code.title(),
                                                                                            "type": kind})
-        category = Category.objects.filter(name="Merch").first() or Category.objects.add_root(name="Merch")
+        category = Category.objects.filter(name="Merch").first() or Category.objects.add_root({"name": "Merch"})
         made: dict[str, Any] = {}
         for spec in PRODUCTS:
             product = Product.objects.filter(upc=spec.upc).first()

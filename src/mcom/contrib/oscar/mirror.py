@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from mcom.commerce import services
 from mcom.commerce.models import Store
-from mcom.commerce.schemas import AddressIn, OrderIn, OrderLineIn, ProductIn, ShippingIn
+from mcom.commerce.schemas import AddressIn, OrderIn, OrderLineIn, ProductIn, ProductType, ShippingIn
 from mcom.contrib.oscar import conf
 from mcom.contrib.oscar.models import OrderLink, SyncMark
 
@@ -89,6 +89,7 @@ def product_in(product: Any) -> ProductIn:
     stand-alone → simple (virtual when its class needs no shipping)."""
     pclass = product.get_product_class()
     attrs = attributes_of(product)
+    kind: ProductType
     if product.is_parent:
         kind = "configurable"
     elif pclass is not None and not pclass.requires_shipping:

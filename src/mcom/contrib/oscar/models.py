@@ -7,6 +7,8 @@ adapter's tables do not depend on how a shop forks Oscar's ``order`` app.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 from django.utils import timezone
 
@@ -30,6 +32,10 @@ class OrderLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     synced_at = models.DateTimeField(null=True, blank=True)
 
+    # explicit for the type checker, which runs with mcom's settings (without this app installed)
+    objects: ClassVar[models.Manager[OrderLink]] = models.Manager()
+    order_id: int | None
+
     class Meta:
         db_table = "mcom_oscar_order_link"
 
@@ -42,6 +48,8 @@ class SyncMark(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[models.Manager[SyncMark]] = models.Manager()
 
     class Meta:
         db_table = "mcom_oscar_sync_mark"

@@ -260,6 +260,8 @@ def apply_order(link: OrderLink, *, force: bool = False) -> Applied | None:
     Oscar order locked. Returns None when nothing changed since the last pass (``force`` ignores that)."""
     OscarOrder = _m("order", "Order")
     adapter = conf.current()
+    if link.order_id is None:
+        return None
     with transaction.atomic():
         mcom = Order.objects.filter(pk=link.order_id).annotate(**fingerprint_annotations()).first()
         if mcom is None:

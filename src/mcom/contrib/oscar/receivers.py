@@ -33,7 +33,7 @@ def on_order_placed(sender: Any, order: Any, **kwargs: Any) -> None:
 
 
 def _flush() -> None:
-    ids = getattr(_pending, "ids", set())
+    ids: set[int] = getattr(_pending, "ids", set())
     _pending.ids = set()
     if not ids:
         return
@@ -46,7 +46,7 @@ def _flush() -> None:
 def _product_changed(product_id: int | None) -> None:
     if product_id is None:
         return
-    ids = getattr(_pending, "ids", None)
+    ids: set[int] | None = getattr(_pending, "ids", None)
     if ids is None:
         ids = _pending.ids = set()
     first = not ids

@@ -34,15 +34,17 @@ MIDDLEWARE: list[str] = [
     "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware",
 ]
 
+_base_templates: dict[str, Any] = dict(_mcom.TEMPLATES[0])
+_base_options: dict[str, Any] = dict(_base_templates["OPTIONS"])
 _context: list[str] = [
-    *_mcom.TEMPLATES[0]["OPTIONS"]["context_processors"],
+    *_base_options["context_processors"],
     "oscar.apps.search.context_processors.search_form",
     "oscar.apps.checkout.context_processors.checkout",
     "oscar.apps.communication.notifications.context_processors.notifications",
     "oscar.core.context_processors.metadata",
 ]
 TEMPLATES: list[dict[str, Any]] = [
-    {**_mcom.TEMPLATES[0], "OPTIONS": {**_mcom.TEMPLATES[0]["OPTIONS"], "context_processors": _context}}
+    {**_base_templates, "OPTIONS": {**_base_options, "context_processors": _context}}
 ]
 
 ROOT_URLCONF = "mcom.contrib.oscar.urls"

@@ -13,5 +13,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", commerce_api.urls),
     path("", include("mcom.service_bus.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", include(apps.get_app_config("oscar").urls[0])),
+    path("", include(getattr(apps.get_app_config("oscar"), "urls")[0])),  # noqa: B009 - OscarConfig.urls
 ]
