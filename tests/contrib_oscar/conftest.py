@@ -49,7 +49,7 @@ PlaceOscar = Callable[..., Any]
 
 @pytest.fixture
 def place_oscar(shop: dict[str, Any]) -> PlaceOscar:
-    """``place_oscar({"MUG": 2, "TSHIRT-S": 1})``: an order placed through Oscar's ``OrderCreator``
+    """``place_oscar({"MUG": 2, "TSHIRT-S": 1}, number=None)``: an order placed through Oscar's ``OrderCreator``
     (Oscar's basket, strategy, totals and stock allocation; its ``order_placed`` signal)."""
     from oscar.apps.order.utils import OrderCreator
     from oscar.apps.partner.strategy import Default
@@ -62,7 +62,7 @@ def place_oscar(shop: dict[str, Any]) -> PlaceOscar:
     ShippingAddress = oscar_model("order", "ShippingAddress")
     Country = oscar_model("address", "Country")
 
-    def place(lines: dict[str, int], *, email: str = "ada@example.com") -> Any:
+    def place(lines: dict[str, int], *, email: str = "ada@example.com", number: str | None = None) -> Any:
         basket = Basket.objects.create()
         basket.strategy = Default()
         for upc, qty in lines.items():
@@ -74,7 +74,7 @@ def place_oscar(shop: dict[str, Any]) -> PlaceOscar:
         charge = method.calculate(basket)
         order = OrderCreator().place_order(
             basket=basket, total=calculator.calculate(basket, charge), shipping_method=method,
-            shipping_charge=charge, shipping_address=address, guest_email=email)
+            shipping_charge=charge, shipping_address=address, guest_email=email, order_number=number)
         basket.submit()
         order.refresh_from_db()  # the number as stored (a string)
         return order

@@ -174,3 +174,15 @@ def test_variants_and_attributes_feed_the_catalog_sync(oms: Any, shop: Any) -> N
     worker.run_until_idle()
     assert [n["value"] for n in oms.product("MUG")["name"]] == ["mcom Mug (large)"]
     assert oms.product("TSHIRT-S")
+
+
+def test_order_mcom_cannot_express_is_parked_with_its_reason_and_others_go_on(
+        oms: Any, place_oscar: PlaceOscar) -> None:
+    too_long = place_oscar({"MUG": 1}, number="N" * 40)  # mcom's increment ids hold 32 characters
+    fine = place_oscar({"POSTER": 1})
+    link = OrderLink.objects.get(oscar_order_id=too_long.pk)
+    assert link.order is None and "increment_id" in link.error and link.attempts == 1
+    assert not Order.objects.filter(increment_id__startswith="NNN").exists()  # nothing half-way
+    assert oscar_model("order", "Order").objects.get(pk=too_long.pk).status == "Pending"  # Oscar untouched
+    until(lambda: Order.objects.get(increment_id=fine.number).is_exported)
+    assert len(creates_of(oms, fine.number)) == 1

@@ -287,34 +287,37 @@ def apply_order(link: OrderLink, *, force: bool = False) -> Applied | None:
     return work.result
 
 
-def apply_open_orders(limit: int = 500) -> dict[str, int]:
-    """Cron: apply every open linked order whose mcom side changed. One order's failure is logged and
-    does not stop the others."""
+def apply_open_orders(batch: int = 500) -> dict[str, int]:
+    """Cron: apply every open linked order whose mcom side changed (all open links, in batches of
+    ``batch``; one fingerprint query per batch). One order's failure is logged and does not stop the
+    others; it is tried again next pass."""
     total = Applied()
-    errors = 0
-    changed = 0
-    links = list(OrderLink.objects.filter(is_open=True, order__isnull=False).order_by("order__updated_at", "id")[:limit])
-    if not links:
-        return {"orders": 0}
-    fps = {o.pk: fingerprint(o) for o in Order.objects.filter(pk__in=[ln.order_id for ln in links])
-           .annotate(**fingerprint_annotations())}
-    for link in links:
-        if fps.get(link.order_id or 0) == link.fingerprint:
-            continue
-        try:
-            result = apply_order(link)
-        except Exception:  # noqa: BLE001 - one order must not stop the others; retried next pass
-            log.exception("Oscar order %s: applying the mcom state failed", link.number)
-            errors += 1
-            continue
-        if result is None:
-            continue
-        changed += 1
-        total.shipments += result.shipments
-        total.cancellations += result.cancellations
-        total.refunds += result.refunds
-        total.statuses += result.statuses
-        total.refused += result.refused
+    errors = changed = 0
+    last = 0
+    while True:
+        links = list(OrderLink.objects.filter(is_open=True, order__isnull=False, pk__gt=last).order_by("pk")[:batch])
+        if not links:
+            break
+        last = links[-1].pk
+        fps = {o.pk: fingerprint(o) for o in Order.objects.filter(pk__in=[ln.order_id for ln in links])
+               .annotate(**fingerprint_annotations())}
+        for link in links:
+            if fps.get(link.order_id or 0) == link.fingerprint:
+                continue
+            try:
+                result = apply_order(link)
+            except Exception:  # noqa: BLE001 - one order must not stop the others; retried next pass
+                log.exception("Oscar order %s: applying the mcom state failed", link.number)
+                errors += 1
+                continue
+            if result is None:
+                continue
+            changed += 1
+            total.shipments += result.shipments
+            total.cancellations += result.cancellations
+            total.refunds += result.refunds
+            total.statuses += result.statuses
+            total.refused += result.refused
     return {"orders": changed, "shipments": total.shipments, "cancellations": total.cancellations,
             "refunds": total.refunds, "statuses": total.statuses, "refused": len(total.refused), "errors": errors}
 

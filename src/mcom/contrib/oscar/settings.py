@@ -9,6 +9,7 @@ override what your shop needs (``OSCAR_*``, ``MCOM_OSCAR``, ``ROOT_URLCONF``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import oscar
@@ -23,8 +24,9 @@ globals().update({n: getattr(_mcom, n) for n in _NAMES})
 globals().update({n: getattr(_oscar_defaults, n) for n in dir(_oscar_defaults) if n.isupper()})
 
 ROOT = _mcom.ROOT
+_HERE = Path(__file__).resolve().parent
 INSTALLED_APPS: list[str] = list(
-    dict.fromkeys([*_mcom.INSTALLED_APPS, *oscar.INSTALLED_APPS, "mcom.contrib.oscar"])
+    dict.fromkeys([*_mcom.INSTALLED_APPS, *oscar.INSTALLED_APPS, "sorl.thumbnail", "mcom.contrib.oscar"])
 )
 SITE_ID = 1
 
@@ -43,8 +45,10 @@ _context: list[str] = [
     "oscar.apps.communication.notifications.context_processors.notifications",
     "oscar.core.context_processors.metadata",
 ]
+# The adapter's template folder first: its oscar/base.html extends Oscar's (jQuery served locally).
 TEMPLATES: list[dict[str, Any]] = [
-    {**_base_templates, "OPTIONS": {**_base_options, "context_processors": _context}}
+    {**_base_templates, "DIRS": [_HERE / "templates", *_base_templates["DIRS"]],
+     "OPTIONS": {**_base_options, "context_processors": _context}}
 ]
 
 ROOT_URLCONF = "mcom.contrib.oscar.urls"
@@ -56,9 +60,11 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
-# Oscar's search without a search server (the simple backend queries the database).
-HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"}}
-HAYSTACK_SIGNAL_PROCESSOR = "haystack.signals.BaseSignalProcessor"
+# Oscar browses and searches through haystack: a Whoosh index in the instance (pure Python, no
+# search server), kept current on every product save; ``django-admin rebuild_index`` rebuilds it.
+HAYSTACK_CONNECTIONS = {
+    "default": {"ENGINE": "haystack.backends.whoosh_backend.WhooshEngine", "PATH": str(ROOT / "var" / "whoosh")}
+}
 
 MEDIA_ROOT = ROOT / "var" / "media"
 MEDIA_URL = "/media/"
@@ -67,6 +73,7 @@ THUMBNAIL_DEBUG = False
 OSCAR_SHOP_NAME = "mcom demo shop"
 OSCAR_DEFAULT_CURRENCY = "EUR"
 OSCAR_FROM_EMAIL = "shop@example.invalid"
+OSCAR_ALLOW_ANON_CHECKOUT = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # The order and line pipelines the adapter moves orders through (a shop sets its own).
