@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from django.db import transaction
 from oscar.apps.order.signals import order_placed
 
 from mcom.commerce.models import Order, OrderItem, Product
@@ -168,9 +170,22 @@ def test_variants_and_attributes_feed_the_catalog_sync(oms: Any, shop: Any) -> N
     assert child.custom_attributes["size"] == "S" and child.custom_attributes["material"] == "cotton"  # parent's
     # an edit in Oscar (dashboard or code) reaches mcom and the OMS
     oscar_mug = oscar_model("catalogue", "Product").objects.get(upc="MUG")
-    oscar_mug.title = "mcom Mug (large)"
-    oscar_mug.save()
-    assert Product.objects.get(sku="MUG").name == "mcom Mug (large)"
+    with pytest.raises(RuntimeError), transaction.atomic():  # a save that is rolled back: not mirrored
+        oscar_mug.title = "never saved"
+        oscar_mug.save()
+        raise RuntimeError
+    assert Product.objects.get(sku="MUG").name == "mcom Mug"
+    with transaction.atomic():  # title, attribute and price saved in one transaction: mirrored once, after it
+        oscar_mug.title = "mcom Mug (large)"
+        oscar_mug.attr.material = "stoneware"
+        oscar_mug.save()
+        record = oscar_mug.stockrecords.get()
+        record.price = Decimal("11.00")
+        record.save()
+        assert Product.objects.get(sku="MUG").name == "mcom Mug"
+    mirrored = Product.objects.get(sku="MUG")
+    assert (mirrored.name, mirrored.price, mirrored.custom_attributes["material"]) == (
+        "mcom Mug (large)", Decimal("11.00"), "stoneware")
     worker.run_until_idle()
     assert [n["value"] for n in oms.product("MUG")["name"]] == ["mcom Mug (large)"]
     assert oms.product("TSHIRT-S")
@@ -186,3 +201,24 @@ def test_order_mcom_cannot_express_is_parked_with_its_reason_and_others_go_on(
     assert oscar_model("order", "Order").objects.get(pk=too_long.pk).status == "Pending"  # Oscar untouched
     until(lambda: Order.objects.get(increment_id=fine.number).is_exported)
     assert len(creates_of(oms, fine.number)) == 1
+
+
+def test_oms_status_and_partial_shipments_follow_oscars_pipeline(oms: Any, place_oscar: PlaceOscar) -> None:
+    oscar = exported(oms, place_oscar, {"MUG": 2, "POSTER": 1})
+    Oscar = oscar_model("order", "Order")
+    oms.set_status(oscar.number, "LOGISTICS")
+    processing = until(lambda: (o := Oscar.objects.get(pk=oscar.pk)).status == "Being processed" and o)
+    assert {ln.status for ln in processing.lines.all()} == {"Being processed"}  # Oscar's cascade
+    mug_lines = [ln["id"] for ln in oms.order(oscar.number)["lines"] if ln["sku"] == "MUG"]
+    oms.ship(oscar.number, lines=mug_lines[:1], tracking="PART-1")
+    until(lambda: Oscar.objects.get(pk=oscar.pk).shipping_events.count() == 1)
+    order = Oscar.objects.get(pk=oscar.pk)
+    assert order.status == "Being processed"  # partly shipped: mcom keeps it processing
+    mug = order.lines.get(partner_sku="MUG")
+    assert mug.shipping_status == "Shipped (1/2 items)" and mug.status == "Being processed"
+    oms.ship(oscar.number, tracking="PART-2")
+    shipped = until(lambda: (o := Oscar.objects.get(pk=oscar.pk)).status == "Shipped" and o)
+    assert shipped.shipping_events.count() == 2
+    assert {ln.partner_sku: ln.shipping_status for ln in shipped.lines.all()} == {"MUG": "Shipped", "POSTER": "Shipped"}
+    assert [(c.old_status, c.new_status) for c in shipped.status_changes.order_by("pk")] == [
+        ("Pending", "Being processed"), ("Being processed", "Shipped")]

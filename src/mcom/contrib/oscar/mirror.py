@@ -30,6 +30,7 @@ from oscar.core.loading import get_model
 from pydantic import ValidationError
 
 from mcom.commerce import services
+from mcom.commerce.models import Product as McomProduct
 from mcom.commerce.models import Store
 from mcom.commerce.schemas import AddressIn, OrderIn, OrderLineIn, ProductIn, ProductType, ShippingIn
 from mcom.contrib.oscar import conf
@@ -266,7 +267,8 @@ def mirror_order(order: Any) -> OrderLink:
             if link.order_id is not None:
                 return link
             products = [line.product for line in order.lines.select_related("product") if line.product is not None]
-            mirror_products(products)
+            known = set(McomProduct.objects.filter(sku__in=[sku_of(p) for p in products]).values_list("sku", flat=True))
+            mirror_products([p for p in products if sku_of(p) not in known])  # those the catalogue mirror missed
             store = ensure_store(adapter.store_for_site(order.site_id), order.site)
             placed = services.place_order(order_in(order, store.code, adapter))
             link.order = placed

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from django.db import transaction
@@ -22,8 +21,6 @@ from mcom.contrib.oscar import mirror
 
 log = logging.getLogger("mcom.contrib.oscar")
 
-_pending = threading.local()
-
 
 def on_order_placed(sender: Any, order: Any, **kwargs: Any) -> None:
     try:
@@ -32,27 +29,36 @@ def on_order_placed(sender: Any, order: Any, **kwargs: Any) -> None:
         log.exception("Oscar order %s: mirror failed; the oscar.mirror cron job will retry", order.number)
 
 
-def _flush() -> None:
-    ids: set[int] = getattr(_pending, "ids", set())
-    _pending.ids = set()
-    if not ids:
-        return
-    try:
-        mirror.mirror_product_ids(ids)
-    except Exception:  # noqa: BLE001 - the dashboard save succeeded; cron catches up by date_updated
-        log.exception("Oscar products %s: mirror failed; the oscar.mirror cron job will retry", sorted(ids)[:10])
+class _Batch:
+    """Product ids saved in one transaction, mirrored once when it commits."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.done = False
+
+    def __call__(self) -> None:
+        self.done = True
+        try:
+            mirror.mirror_product_ids(self.ids)
+        except Exception:  # noqa: BLE001 - the dashboard save succeeded; cron catches up by date_updated
+            log.exception("Oscar products %s: mirror failed; the oscar.mirror cron job will retry",
+                          sorted(self.ids)[:10])
 
 
 def _product_changed(product_id: int | None) -> None:
     if product_id is None:
         return
-    ids: set[int] | None = getattr(_pending, "ids", None)
-    if ids is None:
-        ids = _pending.ids = set()
-    first = not ids
-    ids.add(product_id)
-    if first:
-        transaction.on_commit(_flush)
+    conn = transaction.get_connection()
+    batch: _Batch | None = getattr(conn, "_mcom_oscar_products", None)
+    # a batch of a rolled-back transaction is no longer among the connection's on-commit callbacks
+    waiting = batch is not None and not batch.done and any(cb is batch for _, cb, _ in conn.run_on_commit)
+    if batch is not None and waiting:
+        batch.ids.add(product_id)
+        return
+    batch = _Batch()
+    batch.ids.add(product_id)
+    setattr(conn, "_mcom_oscar_products", batch)  # noqa: B010 - a private attribute on the connection
+    transaction.on_commit(batch)  # outside a transaction: runs at once
 
 
 def on_product_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
