@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
+
 from mcom.commerce.models import Order
 
 from ..conftest import oscar_model, until
+
+pytestmark = pytest.mark.browser
 
 STAFF_EMAIL = "owner@example.com"
 STAFF_PASSWORD = "oscar-owner-password-2026"
@@ -52,10 +56,10 @@ def test_storefront_order_is_shipped_by_the_sandbox_and_shown_shipped_in_the_das
     page.get_by_label("Country").select_option(label="Germany")
     page.get_by_role("button", name="Continue").click()
     page.get_by_role("link", name="Continue").or_(page.get_by_role("button", name="Continue")).first.click()
-    shot(page, "preview")
+    shot(page, "oscar-preview")
     page.get_by_role("button", name="Place order").first.click()
     page.wait_for_url("**/checkout/thank-you/")
-    shot(page, "thank-you")
+    shot(page, "oscar-thank-you")
     oscar = oscar_model("order", "Order").objects.get()
     assert oscar.number in page.content()
 
@@ -75,6 +79,6 @@ def test_storefront_order_is_shipped_by_the_sandbox_and_shown_shipped_in_the_das
     page.get_by_role("link", name="Shipping").first.click()
     shipping = page.locator("body").inner_text()
     assert "JD014600006101" in shipping and "Shipped" in shipping
-    shot(page, "dashboard-shipping")
+    shot(page, "oscar-dashboard-shipping")
     assert outside == []  # no page loaded anything from outside the instance
     context.close()

@@ -119,6 +119,16 @@ class _Apply:
         except order_errors.InvalidLineStatus as e:
             self.refused(f"line {line.pk} status {status!r}", e)
 
+    def _lines(self, rows: Any) -> tuple[list[Any], list[int]]:
+        """Oscar lines and whole quantities of mcom rows with ``order_item_id`` and ``qty``."""
+        lines, qtys = [], []
+        for row in rows:
+            line = self.line_of.get(row.order_item_id)
+            if line is not None and _qty(row.qty) > 0:
+                lines.append(line)
+                qtys.append(_qty(row.qty))
+        return lines, qtys
+
     def shipments(self) -> None:
         kind = self._event_type("ShippingEventType", self.adapter.shipped_event)
         known = set(self.oscar.shipping_events.filter(notes__startswith="mcom shipment ").values_list("notes", flat=True))
@@ -126,12 +136,7 @@ class _Apply:
             marker = f"mcom shipment {shipment.pk}"
             if any(k == marker or k.startswith(marker + ":") for k in known) or self._noted(marker):
                 continue
-            lines, qtys = [], []
-            for row in shipment.items.all():
-                line = self.line_of.get(row.order_item_id)
-                if line is not None and _qty(row.qty) > 0:
-                    lines.append(line)
-                    qtys.append(_qty(row.qty))
+            lines, qtys = self._lines(shipment.items.all())
             if not lines:
                 continue
             tracking = "; ".join(
@@ -196,12 +201,7 @@ class _Apply:
             ref = f"mcom-credit-memo-{memo.pk}"
             if ref in known or self._noted(f"refund {memo.credit_note_number}"):
                 continue
-            lines, qtys = [], []
-            for row in memo.items.all():
-                line = self.line_of.get(row.order_item_id)
-                if line is not None and _qty(row.qty) > 0:
-                    lines.append(line)
-                    qtys.append(_qty(row.qty))
+            lines, qtys = self._lines(memo.items.all())
             try:
                 with transaction.atomic():
                     self.handler.handle_payment_event(
