@@ -14,6 +14,7 @@ import pytest
 from django.db import transaction
 from oscar.apps.order.signals import order_placed
 
+from mcom.catalog import export
 from mcom.commerce.models import Order, OrderItem, Product
 from mcom.contrib.oscar import jobs, mirror
 from mcom.contrib.oscar.models import OrderLink
@@ -222,3 +223,38 @@ def test_oms_status_and_partial_shipments_follow_oscars_pipeline(oms: Any, place
     assert {ln.partner_sku: ln.shipping_status for ln in shipped.lines.all()} == {"MUG": "Shipped", "POSTER": "Shipped"}
     assert [(c.old_status, c.new_status) for c in shipped.status_changes.order_by("pk")] == [
         ("Pending", "Being processed"), ("Being processed", "Shipped")]
+
+
+def test_full_catalog_export_sends_the_oscar_catalogue(oms: Any, shop: Any) -> None:
+    export.schedule_export(requested_by="test")
+    task = export.run_pending(sender=export.default_sender)
+    assert task is not None and task.status == task.COMPLETE, task and task.error
+    assert task.processed == task.total >= 5  # the five mirrored Oscar products (parent and children) at least
+    assert task.sent >= 1  # delivered during the export itself
+    assert {"TSHIRT", "TSHIRT-S", "TSHIRT-M", "MUG", "POSTER"} <= {p["sku"] for p in oms.products()}
+
+
+def test_stock_snapshot_of_an_aggregate_sets_only_its_partners_records(
+        oms: Any, shop: Any, settings: Any) -> None:
+    settings.MCOM_OSCAR = {**settings.MCOM_OSCAR, "aggregates": {"EU": ["main-warehouse"], "US": ["outlet"]}}
+    Partner = oscar_model("partner", "Partner")
+    outlet = Partner.objects.create(code="outlet", name="Outlet")
+    mug = oscar_model("catalogue", "Product").objects.get(upc="MUG")
+    mug.stockrecords.create(partner=outlet, partner_sku="MUG-OUTLET", price=Decimal("8.00"), num_in_stock=4)
+    oms.stock_snapshot("EU", "DELTA", [{"sku": "MUG", "quantity": 12}], created_on="2030-01-01 10:00:00")
+    StockRecord = oscar_model("partner", "StockRecord")
+    until(lambda: StockRecord.objects.get(partner_sku="MUG").num_in_stock == 12)
+    assert StockRecord.objects.get(partner_sku="MUG-OUTLET").num_in_stock == 4  # another aggregate's partner
+    oms.stock_snapshot("US", "DELTA", [{"sku": "MUG", "quantity": 1}], created_on="2030-01-01 11:00:00")
+    until(lambda: StockRecord.objects.get(partner_sku="MUG-OUTLET").num_in_stock == 1)
+    assert StockRecord.objects.get(partner_sku="MUG").num_in_stock == 12
+
+
+def test_mcom_admin_and_oscar_dashboard_serve_side_by_side(shop: Any, client: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser("owner", "owner@example.com", "owner-password-2026")
+    client.login(username="owner", password="owner-password-2026")
+    for path in ("/admin/", "/admin/mcom/", "/admin/mcom/messages/", "/dashboard/", "/dashboard/orders/",
+                 "/catalogue/", "/basket/"):
+        assert client.get(path).status_code == 200, path
