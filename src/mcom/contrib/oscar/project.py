@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +48,8 @@ from mcom.contrib.oscar.models import OrderLink, SyncMark
 log = logging.getLogger("mcom.contrib.oscar")
 
 STOCK_MARK = "stock"
+#: how far the stock high-water mark stays behind the present (late committers are still seen)
+STOCK_SETTLE_SECONDS = 10.0
 FINAL_STATES = (Order.STATE_CANCELED, Order.STATE_CLOSED)
 NOTE_PREFIX = "[mcom]"
 
@@ -325,37 +328,60 @@ def apply_open_orders(batch: int = 500) -> dict[str, int]:
 # ------------------------------------------------------------------------------------- stock
 
 
-def apply_stock() -> int:
+def _apply_stock_rows(rows: Sequence[tuple[int, str, int]], adapter: conf.AdapterConf) -> int:
+    """``(oscar product id, aggregate code, OMS quantity)`` rows → the mapped stock records; returns
+    how many changed."""
+    StockRecord = _m("partner", "StockRecord")
+    by_product: dict[int, list[tuple[str, int]]] = {}
+    for product_id, aggregate, qty in rows:
+        by_product.setdefault(product_id, []).append((aggregate, qty))
+    changed = 0
+    now = timezone.now()
+    for record in StockRecord.objects.filter(product_id__in=list(by_product)).select_related("partner"):
+        for aggregate, qty in by_product[record.product_id]:
+            partners = adapter.partners_for(aggregate)
+            if partners is not None and record.partner.code not in partners:
+                continue
+            wanted = max(qty, 0) + max(record.num_allocated or 0, 0)
+            if record.num_in_stock != wanted:
+                # a plain UPDATE: a stock record saved through the model would re-mirror the product
+                StockRecord.objects.filter(pk=record.pk).update(num_in_stock=wanted, date_updated=now)
+                record.num_in_stock = wanted
+                changed += 1
+    return changed
+
+
+def apply_stock(batch: int = 1000) -> int:
     """Cron: set ``StockRecord.num_in_stock`` from the stock items changed since the last pass.
 
     An item's aggregate names the partners (``MCOM_OSCAR["aggregates"]``, all when unset); the Oscar
-    product is the one the mcom product mirrors (``custom_attributes.oscar_product_id``). Returns the
-    number of stock records changed. Idempotent.
+    product is the one the mcom product mirrors (``custom_attributes.oscar_product_id``). Items are
+    read in batches, their stock records with one query per batch. The high-water mark stays
+    :data:`STOCK_SETTLE_SECONDS` behind the present, so an item written by a transaction that
+    commits a little later is still seen. Returns the number of stock records changed. Idempotent.
     """
-    StockRecord = _m("partner", "StockRecord")
     adapter = conf.current()
+    settled = timezone.now() - timedelta(seconds=STOCK_SETTLE_SECONDS)
     with transaction.atomic():
         mark, _ = SyncMark.objects.select_for_update().get_or_create(name=STOCK_MARK)
-        qs = StockItem.objects.select_related("product", "aggregate").order_by("updated_at", "id")
+        qs = StockItem.objects.order_by("updated_at", "id")
         if mark.at is not None:
-            qs = qs.filter(updated_at__gte=mark.at)
+            qs = qs.filter(updated_at__gt=mark.at)
+        rows = qs.values_list("updated_at", "product__custom_attributes", "aggregate__code", "qty")
         changed = 0
         newest = mark.at
-        for item in qs.iterator(chunk_size=1000):
-            newest = item.updated_at if newest is None or item.updated_at > newest else newest
-            product_id = (item.product.custom_attributes or {}).get("oscar_product_id")
-            if not isinstance(product_id, int):
-                continue
-            records = StockRecord.objects.filter(product_id=product_id)
-            partners = adapter.partners_for(item.aggregate.code)
-            if partners is not None:
-                records = records.filter(partner__code__in=partners)
-            available = max(_qty(item.qty), 0)
-            for record in records:
-                wanted = available + max(record.num_allocated or 0, 0)
-                if record.num_in_stock != wanted:
-                    StockRecord.objects.filter(pk=record.pk).update(num_in_stock=wanted, date_updated=timezone.now())
-                    changed += 1
+        chunk: list[tuple[int, str, int]] = []
+        for updated_at, attributes, aggregate, qty in rows.iterator(chunk_size=batch):
+            if updated_at <= settled and (newest is None or updated_at > newest):
+                newest = updated_at
+            product_id = (attributes or {}).get("oscar_product_id")
+            if isinstance(product_id, int):
+                chunk.append((product_id, aggregate, _qty(qty)))
+            if len(chunk) >= batch:
+                changed += _apply_stock_rows(chunk, adapter)
+                chunk = []
+        if chunk:
+            changed += _apply_stock_rows(chunk, adapter)
         if newest != mark.at:
             SyncMark.objects.filter(pk=mark.pk).update(at=newest)
     return changed
