@@ -17,7 +17,8 @@ import pytest
 OSCAR_SETTINGS = "mcom.contrib.oscar.settings"
 
 if os.environ.get("DJANGO_SETTINGS_MODULE") != OSCAR_SETTINGS:
-    collect_ignore_glob = ["test_*.py", "browser/*"]
+    collect_ignore = ["browser"]
+    collect_ignore_glob = ["test_*.py"]
 
 T = TypeVar("T")
 CHANNEL = "oscar-shop"
