@@ -258,3 +258,15 @@ def test_mcom_admin_and_oscar_dashboard_serve_side_by_side(shop: Any, client: An
     for path in ("/admin/", "/admin/mcom/", "/admin/mcom/messages/", "/dashboard/", "/dashboard/orders/",
                  "/catalogue/", "/basket/"):
         assert client.get(path).status_code == 200, path
+
+
+def test_order_placed_while_the_oms_is_down_waits_in_the_outbox_and_is_sent_once(
+        oms: Any, place_oscar: PlaceOscar) -> None:
+    oms.down()
+    oscar = place_oscar({"MUG": 1})  # the checkout succeeds; the synchronous send fails and will be retried
+    order = Order.objects.get(increment_id=oscar.number)
+    assert order.oms_export_state == Order.EXPORT_QUEUED and "send failed, retrying" in order.oms_export_error
+    assert oscar_model("order", "Order").objects.get(pk=oscar.pk).status == "Pending"
+    oms.up()
+    until(lambda: Order.objects.get(pk=order.pk).is_exported)  # the worker's retry
+    assert len(creates_of(oms, oscar.number)) == 1
