@@ -16,7 +16,7 @@ from oscar.apps.order.signals import order_placed
 
 from mcom.catalog import export
 from mcom.commerce.models import Order, OrderItem, Product
-from mcom.contrib.oscar import jobs, mirror
+from mcom.contrib.oscar import jobs, mirror, project
 from mcom.contrib.oscar.models import OrderLink
 from mcom.postsales import services as postsales
 from mcom.sales import jobs as sales_jobs
@@ -270,3 +270,25 @@ def test_order_placed_while_the_oms_is_down_waits_in_the_outbox_and_is_sent_once
     oms.up()
     until(lambda: Order.objects.get(pk=order.pk).is_exported)  # the worker's retry
     assert len(creates_of(oms, oscar.number)) == 1
+
+
+def test_shipping_event_oscar_refuses_is_reported_once_and_not_forced(oms: Any, place_oscar: PlaceOscar) -> None:
+    from oscar.core.loading import get_class
+
+    oscar = exported(oms, place_oscar, {"POSTER": 2})
+    # someone recorded the shipment in Oscar's dashboard already: Oscar's line checks refuse a second one
+    shipped = oscar_model("order", "ShippingEventType").objects.get_or_create(name="Shipped")[0]
+    [line] = oscar.lines.all()
+    get_class("order.processing", "EventHandler")().handle_shipping_event(oscar, shipped, [line], [2])
+    oms.ship(oscar.number, tracking="LATE-1")
+    Oscar = oscar_model("order", "Order")
+    note = until(lambda: Oscar.objects.get(pk=oscar.pk).notes.filter(message__contains="mcom shipment").first())
+    assert note.note_type == "Error" and "refused by Oscar (not forced)" in note.message
+    assert "too large" in note.message  # Oscar's own reason
+    order = Oscar.objects.get(pk=oscar.pk)
+    assert order.shipping_events.count() == 1  # only the dashboard's
+    assert line.shipping_event_quantity(shipped) == 2
+    jobs.apply_to_oscar()
+    project_link = OrderLink.objects.get(oscar_order_id=oscar.pk)
+    project.apply_order(project_link, force=True)  # even a forced pass does not report it twice
+    assert Oscar.objects.get(pk=oscar.pk).notes.filter(message__contains="mcom shipment").count() == 1

@@ -105,8 +105,8 @@ class _Apply:
         self.note(f"{what} refused by Oscar (not forced): {reason}", note_type="Error")
         self.result.refused.append(f"{self.oscar.number}: {what}: {reason}")
 
-    def _noted(self, marker: str) -> bool:
-        return any(n.startswith(f"{NOTE_PREFIX} {marker}") for n in self.notes)
+    def _refused_before(self, what: str) -> bool:
+        return any(n.startswith(f"{NOTE_PREFIX} {what} refused by Oscar") for n in self.notes)
 
     # ------------------------------------------------------------------ pieces
 
@@ -137,7 +137,7 @@ class _Apply:
         known = set(self.oscar.shipping_events.filter(notes__startswith="mcom shipment ").values_list("notes", flat=True))
         for shipment in Shipment.objects.filter(order=self.mcom).prefetch_related("items", "tracks").order_by("id"):
             marker = f"mcom shipment {shipment.pk}"
-            if any(k == marker or k.startswith(marker + ":") for k in known) or self._noted(marker):
+            if any(k == marker or k.startswith(marker + ":") for k in known) or self._refused_before(marker):
                 continue
             lines, qtys = self._lines(shipment.items.all())
             if not lines:
@@ -202,7 +202,7 @@ class _Apply:
                     .values_list("reference", flat=True))
         for memo in CreditMemo.objects.filter(order=self.mcom).prefetch_related("items").order_by("id"):
             ref = f"mcom-credit-memo-{memo.pk}"
-            if ref in known or self._noted(f"refund {memo.credit_note_number}"):
+            if ref in known or self._refused_before(f"refund {memo.credit_note_number}"):
                 continue
             lines, qtys = self._lines(memo.items.all())
             try:
