@@ -63,10 +63,15 @@ def test_storefront_order_is_shipped_by_the_sandbox_and_shown_shipped_in_the_das
     oscar = oscar_model("order", "Order").objects.get()
     assert oscar.number in page.content()
 
-    # mcom exported it (synchronous mode of the shop's store); the sandbox ships it
+    # mcom exported it (synchronous mode of the shop's store); a person ships it in the sandbox's UI
     until(lambda: Order.objects.get(increment_id=oscar.number).is_exported)
     assert oms.order(oscar.number)["store"] == "oscar-shop"
-    oms.ship(oscar.number, carrier="DHL", tracking="JD014600006101")
+    sandbox = context.new_page()
+    sandbox.goto(f"{wired.sandbox.url.rstrip('/')}/_sandbox/orders/{oscar.number}")
+    sandbox.get_by_label("tracking number").fill("JD014600006101")
+    sandbox.get_by_role("button", name="Ship", exact=True).click()
+    sandbox.wait_for_load_state()
+    shot(sandbox, "oscar-sandbox-shipped")
     until(lambda: oscar_model("order", "Order").objects.get(pk=oscar.pk).status == "Shipped")
 
     # the shop owner: Oscar's dashboard shows the order shipped, with the shipping event and tracking
