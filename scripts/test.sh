@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
-.venv/bin/pip install -q -e ".[test]" ./examples/mcom-example-plugin 2> >(grep -v "^WARNING: Location" >&2)
+.venv/bin/pip install -q -e ".[test,oscar]" ./examples/mcom-example-plugin 2> >(grep -v "^WARNING: Location" >&2)
 
 # Debian's chromium for the admin browser tests (Playwright cannot download browsers here).
 if [ ! -x /usr/bin/chromium ]; then
@@ -34,3 +34,9 @@ run_pytest() {
 }
 echo "== pytest (SQLite)"; run_pytest .venv/bin/python -m pytest -q "$@"
 echo "== pytest (PostgreSQL)"; MCOM_DB__URL="$PG_URL" run_pytest .venv/bin/python -m pytest -q "$@"
+# the django-oscar adapter: its own settings module (Oscar's apps beside mcom's), both databases
+OSCAR=(.venv/bin/python -m pytest -q tests/contrib_oscar --ds=mcom.contrib.oscar.settings)
+if [ "$#" -eq 0 ]; then
+  echo "== pytest oscar (SQLite)"; run_pytest "${OSCAR[@]}"
+  echo "== pytest oscar (PostgreSQL)"; MCOM_DB__URL="$PG_URL" run_pytest "${OSCAR[@]}"
+fi

@@ -1,0 +1,1 @@
+"""Adapters that connect mcom to other software (e.g. :mod:`mcom.contrib.oscar`)."""
