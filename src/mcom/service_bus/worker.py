@@ -52,7 +52,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from mcom import envconfig
-from mcom.service_bus import inbox, registry
+from mcom.service_bus import inbox, registry, replay
 from mcom.service_bus.errors import InvalidPayload, MessageError, OmsError, PermanentError, RetryLater
 from mcom.service_bus.models import LoggedMessage as LM
 
@@ -331,6 +331,20 @@ class _ClaimLost(Exception):
     """Our lease was taken over by another worker: roll back, do not finish the row."""
 
 
+def _replayed(c: Claimed, attempts: int) -> bool:
+    """Finish ``c`` as ``ignored`` when its exact body was applied before and pruned since (replay)."""
+    before = replay.applied_before(c.payload)
+    if before is None:
+        return False
+    done = timezone.now()
+    reason = f"replay of a message received {before.isoformat()} and applied then; not applied again"
+    with transaction.atomic():
+        _finish(c.id, c.token, status=LM.IGNORED, attempts=attempts, locked_until=None, updated_at=done,
+                processed_at=done, last_error=reason)
+    log.warning("inbound #%d %s: %s", c.id, c.topic, reason)
+    return True
+
+
 def _process_inbound(c: Claimed, queue: envconfig.QueueConfig) -> str | None:
     """Run the handler of one claimed inbound row; returns the new status (None: claim lost).
 
@@ -349,6 +363,8 @@ def _process_inbound(c: Claimed, queue: envconfig.QueueConfig) -> str | None:
         except ValueError as e:
             raise InvalidPayload(str(e)) from None
         message = registry.InboundMessage(c.id, c.topic, c.message_id, params, attempts, c.created_at)
+        if _replayed(c, attempts):
+            return LM.IGNORED
         with transaction.atomic():
             with time_limit(queue.message_time_limit):
                 result = route.handler(message)
