@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.config
-from typing import Any
+import logging.handlers
+import os
+from pathlib import Path
+from typing import Any, cast
 
 from mcom import envconfig, instance
 
@@ -29,6 +33,28 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def private_file(path: Path) -> None:
+    """Create ``path`` if missing and make it readable by the owner only (0600)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+    except OSError:  # pragma: no cover - read-only or non-POSIX filesystem
+        pass
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file (and its rotated copies) readable by the owner only (0600)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a file created before by an older version or another umask
+        except OSError:  # pragma: no cover - filesystems without modes
+            pass
+        return cast(io.TextIOWrapper, os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors))
+
+
 def logging_dict() -> dict[str, Any]:
     instance.log_dir().mkdir(parents=True, exist_ok=True)
     return {
@@ -38,7 +64,7 @@ def logging_dict() -> dict[str, Any]:
         "formatters": {"line": {"format": FORMAT}},
         "handlers": {
             "file": {
-                "class": "logging.handlers.RotatingFileHandler",
+                "class": "mcom.logconfig.PrivateRotatingFileHandler",
                 "filename": str(instance.log_file()),
                 "maxBytes": 10 * 1024 * 1024,
                 "backupCount": 5,

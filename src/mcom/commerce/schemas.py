@@ -1,7 +1,9 @@
 """Typed payloads of the REST intake (pydantic): what we accept and what we answer.
 
-Validation is strict at this edge (unknown fields are rejected, amounts are decimals, quantities
-positive); the services trust these objects. Money and quantities travel as JSON numbers or
+Validation is strict at this edge (unknown fields are rejected, amounts are decimals bounded to
+the ``DecimalField(12, 4)`` columns, quantities positive; no string or key anywhere may hold a NUL
+or a lone surrogate and nesting is at most :data:`mcom.jsonguard.MAX_DEPTH` deep — each refused
+with a 422 naming the field); the services trust these objects. Money and quantities travel as JSON numbers or
 strings in requests and as decimal strings in responses (exact, no float rounding).
 """
 
@@ -12,7 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from mcom import jsonguard
 
 PRODUCT_TYPES = ("simple", "configurable", "bundle", "virtual", "giftcard")
 ProductType = Literal["simple", "configurable", "bundle", "virtual", "giftcard"]
@@ -31,19 +36,37 @@ def _sku(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("must not be empty")
+    reason = jsonguard.bad_string(value)
+    if reason:
+        raise ValueError(reason)
     return value
 
 
 Email = Annotated[str, AfterValidator(_email)]
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_sku)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
-Qty = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=4)]
+# the commerce columns are DecimalField(max_digits=12, decimal_places=4): at most 99,999,999.9999
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
+Qty = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=4)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
 Attributes = dict[str, Any]
 
 
+def refuse_unstorable(data: Any) -> Any:
+    """Raise a 422-able error (its ``ctx.path`` names the field) for NUL, surrogates, depth."""
+    try:
+        jsonguard.check(data)
+    except jsonguard.Refused as e:
+        raise PydanticCustomError("unstorable", "{reason}", {"reason": e.reason, "path": list(e.path)}) from None
+    return data
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return refuse_unstorable(data)
 
 
 # ------------------------------------------------------------------------------------- orders
@@ -125,7 +148,7 @@ class ProductIn(_In):
     type: ProductType = "simple"
     enabled: bool = True
     price: Money = Decimal("0")
-    weight: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)] | None = None
+    weight: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)] | None = None
     manage_stock: bool | None = Field(default=None, description="default: no for virtual and gift cards")
     url_key: str = Field(default="", max_length=255)
     image_url: str = Field(default="", max_length=255)
@@ -140,7 +163,7 @@ class ProductPutIn(_In):
     type: ProductType = "simple"
     enabled: bool = True
     price: Money = Decimal("0")
-    weight: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)] | None = None
+    weight: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)] | None = None
     manage_stock: bool | None = None
     url_key: str = Field(default="", max_length=255)
     image_url: str = Field(default="", max_length=255)
@@ -156,7 +179,7 @@ class ProductsBulkIn(_In):
 
 
 class StockIn(_In):
-    qty: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
+    qty: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)]
 
 
 # ------------------------------------------------------------------------------------- output

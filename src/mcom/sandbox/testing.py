@@ -158,7 +158,7 @@ class SandboxServer:
 
     def __init__(self, tmp_path: str | PathLike[str], client_id: str = "mcom",
                  client_secret: str = "sandbox-secret", token_ttl: int = 3600,  # noqa: S107
-                 host: str = "127.0.0.1", port: int | None = None) -> None:
+                 host: str = "127.0.0.1", port: int | None = None, require_token: bool = True) -> None:
         self.db_path = str(Path(tmp_path) / "sandbox.sqlite3")
         self.client_id = client_id
         self.client_secret = client_secret
@@ -166,7 +166,7 @@ class SandboxServer:
         # Bound now (port 0 = a free one) and handed to uvicorn: no window for another process to take it.
         self._socket = socket.create_server((host, port or 0))
         self.port = int(self._socket.getsockname()[1])
-        self.app = create_app(self.db_path, client_id, client_secret, token_ttl)
+        self.app = create_app(self.db_path, client_id, client_secret, token_ttl, require_token=require_token)
         self._server: SandboxUvicorn = build_server(self.app, host, self.port, log_level="warning",
                                                     access_log=False)
         self._thread: threading.Thread | None = None
