@@ -134,10 +134,10 @@ class SandboxApi:
         return dict(self._call("GET", "/state"))
 
     def faults(self, *, fail_next: int | None = None, mode: str | None = None, latency_ms: int | None = None,
-               expire_tokens: bool = False, reset: bool = False) -> dict[str, Any]:
+               expire_tokens: bool = False, reset: bool = False, malformed_next: int | None = None) -> dict[str, Any]:
         """Set fault switches (``mode``: ``http_503`` or ``rpc_error``); returns the current switches."""
         body: dict[str, Any] = {"fail_next": fail_next, "mode": mode, "latency_ms": latency_ms,
-                                "expire_tokens": expire_tokens, "reset": reset}
+                                "expire_tokens": expire_tokens, "reset": reset, "malformed_next": malformed_next}
         return dict(self._call("POST", "/faults", {k: v for k, v in body.items() if v is not None}))
 
     def down(self, seconds: float | None = None) -> None:
