@@ -148,9 +148,9 @@ class ServiceBusConfig(_Section):
     max_inflight_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
     max_inflight_bodies: int = Field(default=64, ge=1)
     body_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Replay protection: a delivery whose payload date is older than this is refused, and a
-    # compact record of pruned messages is kept this long (0 = no date window, records kept 365 days).
-    replay_window_days: int = Field(default=365, ge=0)
+    # Replay protection: a delivery whose payload date is older than this many days is refused, and
+    # the compact record of pruned messages is kept this long (0 = no date window; records kept 365 days).
+    replay_window_days: int = Field(default=0, ge=0)
 
     @field_validator("url")
     @classmethod

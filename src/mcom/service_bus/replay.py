@@ -8,13 +8,13 @@ The rule (also in the README, "Replay protection"):
    :class:`~mcom.service_bus.models.AppliedInbound` record of each (a SHA-256 of the exact body,
    the topic and when it was received). A later delivery of the same bytes is still logged (every
    inbound message is), but the worker finishes it as ``ignored`` ("replay of a message applied
-   on …") without running its handler. Records are kept ``service_bus.replay_window_days``
-   (default 365; 0 keeps them 365 days) after the message was received.
-3. A delivery whose payload carries a date (``status_date``, ``shipment_date``, ``created_on``,
-   ``credit_note_date``, ``status.date`` or ``date`` of the entity object in ``params``) older than
-   ``replay_window_days`` is refused at the endpoint (JSON-RPC -32602); nothing is stored. So a
-   dated capture is refused by its date once its record may be gone, and an undated one is
-   recognised by its record for the whole window.
+   on …") without running its handler. Records are kept ``service_bus.replay_window_days`` after
+   the message was received (365 days while the window is 0 = off, the default).
+3. With a window set, a delivery whose payload carries a date (``status_date``, ``shipment_date``,
+   ``created_on``, ``credit_note_date``, ``status.date`` or ``date`` of the entity object in
+   ``params``) older than ``replay_window_days`` is refused at the endpoint (JSON-RPC -32602);
+   nothing is stored. So a dated capture is refused by its date once its record may be gone, and
+   an undated one is recognised by its record for the whole window.
 """
 
 from __future__ import annotations
