@@ -87,20 +87,6 @@ def _clients(url: str, n: int, size: int, signature: str = "") -> tuple[list[int
     return [int(c) for c in out.stdout.split()], max(peak[0], rss_mib()) - before
 
 
-def _concurrently(n: int, fn: Any) -> list[int]:
-    out: list[int] = [0] * n
-
-    def run(i: int) -> None:
-        out[i] = fn()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return out
-
-
 def test_many_concurrent_large_unsigned_bodies_keep_memory_flat(live: Any) -> None:
     codes, grown = _clients(live.url, 16, 45 * MIB)
     print(f"16 concurrent unsigned 45 MiB bodies: statuses {sorted(set(codes))}, peak RSS growth {grown:.1f} MiB")
