@@ -63,6 +63,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }
 
 COUNTS: Counter[str] = Counter()
+HTTP = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))  # keep-alive: cases, not handshakes
 
 
 def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -106,7 +107,7 @@ def _post(url: str, body: bytes, *, signed: bool = True, signature: str | None =
         headers["X-Signature"] = signature
     elif signed:
         headers["X-Signature"] = signing.sign(SECRET, body)
-    return httpx.post(url + "/mcom/service-bus", content=body, headers=headers, timeout=30)
+    return HTTP.post(url + "/mcom/service-bus", content=body, headers=headers)
 
 
 def _strict(r: httpx.Response) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def _report(name: str) -> None:
     print(f"\n[fuzz] {name}: {COUNTS[name]} cases, 0 answers >= 500")
 
 
-@settings(max_examples=examples(60), **SETTINGS)
+@settings(max_examples=examples(300), **SETTINGS)
 @given(body=st.binary(max_size=2048), signed=st.booleans())
 def test_random_bytes(fuzz_live: Any, body: bytes, signed: bool) -> None:
     r = _check(_post(fuzz_live.url, body, signed=signed), "random bytes")
@@ -143,7 +144,7 @@ def test_random_bytes(fuzz_live: Any, body: bytes, signed: bool) -> None:
     assert r["id"] is None
 
 
-@settings(max_examples=examples(40), **SETTINGS)
+@settings(max_examples=examples(100), **SETTINGS)
 @given(depth=st.integers(min_value=1, max_value=20_000), kind=st.sampled_from(["[", '{"a":']),
        where=st.sampled_from(["params", "id", "root"]))
 def test_deep_bodies(fuzz_live: Any, depth: int, kind: str, where: str) -> None:
@@ -172,7 +173,7 @@ def test_huge_bodies(fuzz_live: Any, env: Any) -> None:
     _report("huge bodies")
 
 
-@settings(max_examples=examples(150), **SETTINGS)
+@settings(max_examples=examples(600), **SETTINGS)
 @given(field=st.sampled_from(FIELDS), value=values, signed=st.booleans(), msg_id=st.one_of(
     st.text(max_size=70), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.none()))
 def test_wrong_types_in_every_field_of_every_topic(fuzz_live: Any, field: Any, value: Any, signed: bool, msg_id: Any) -> None:
@@ -183,7 +184,7 @@ def test_wrong_types_in_every_field_of_every_topic(fuzz_live: Any, field: Any, v
         assert r["error"]["code"] == -32001
 
 
-@settings(max_examples=examples(40), **SETTINGS)
+@settings(max_examples=examples(60), **SETTINGS)
 @given(raw_id=st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", '"\\u0000"', '"\\ud800"', "1" * 5000, "[1]", "{}", "true"]),
        method=st.sampled_from([methods.ORDER_UPDATED, '"\\ud800"', "\\u0000"]))
 def test_hostile_ids_are_never_echoed_as_invalid_json(fuzz_live: Any, raw_id: str, method: str) -> None:
@@ -204,7 +205,7 @@ POISON = [
 ]
 
 
-@settings(max_examples=examples(8), **SETTINGS)
+@settings(max_examples=examples(10), **SETTINGS)
 @given(valid=st.integers(min_value=5, max_value=40), poison=st.integers(min_value=1, max_value=20), seed=st.integers(0, 2))
 def test_mixed_valid_and_poison_deliveries_in_one_batch(fuzz_live: Any, valid: int, poison: int, seed: int) -> None:
     run = uuid.uuid4().hex[:8]
@@ -238,7 +239,7 @@ def test_the_worker_survives_what_was_stored(fuzz_live: Any) -> None:
     """Everything the fuzzer got stored (wrong types included) is processed or parked, never crashes a pass."""
     for topic, sample in SAMPLES.items():
         for path in _paths(sample):
-            for value in (None, {}, -1.5):
+            for value in (None, {}, -1.5, "\u00e9", 10**20):
                 _post(fuzz_live.url, _dumps({"jsonrpc": "2.0", "id": str(uuid.uuid4()), "method": topic,
                                               "params": _set(sample, path, value)}))
                 COUNTS["stored then processed"] += 1

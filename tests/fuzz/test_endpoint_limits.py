@@ -154,7 +154,7 @@ def test_incomplete_body_is_dropped_after_the_read_timeout(live: Any, env: Any) 
     elapsed = time.monotonic() - started
     s.close()
     assert answer.startswith(b"HTTP/1.1 408") and b"not received in time" in answer
-    assert elapsed < 8
+    assert elapsed < 3  # dropped after the 1 s timeout, the connection closed at once
     assert LoggedMessage.objects.count() == 0
 
 

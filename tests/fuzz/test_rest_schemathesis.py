@@ -36,7 +36,7 @@ def test_rest_api_conforms_to_its_openapi_schema(connector: Any, tmp_path: Path,
     settings.AXES_FAILURE_LIMIT = 10**6
     _catalog()
     _, token = tokens.create_token(name="schemathesis")
-    n = examples(6)
+    n = examples(4)
     cmd = [
         str(Path(sys.executable).with_name("schemathesis")), "run", f"{connector.url}/api/openapi.json",
         "--header", f"Authorization: Bearer {token}", "--max-examples", str(n), "--checks", "all",

@@ -280,8 +280,11 @@ def close_writers() -> None:
 # ------------------------------------------------------------------------------------ ASGI
 
 
-async def _send_reply(send: Send, reply: Reply) -> None:
+async def _send_reply(send: Send, reply: Reply, *, close: bool = False) -> None:
+    """Send ``reply``; ``close``: the body was not read to its end, so the connection is closed after it."""
     headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
 
@@ -431,14 +434,14 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
             log.warning("inbound delivery rejected: missing X-Signature (body not read, from %s)", peer or "?")
             refusal = endpoint.rpc_error(401, endpoint.UNAUTHORIZED, "missing or invalid X-Signature")
         if refusal is not None:
-            await _send_reply(send, refusal)
+            await _send_reply(send, refusal, close=True)
             return
         verifier = signing.Verifier(sb.secret.get_secret_value())
     body = await _read_body(receive, declared=declared, verifier=verifier, peer=peer)
     if body is None:
         return
     if isinstance(body, Reply):
-        await _send_reply(send, body)
+        await _send_reply(send, body, close=True)
         return
     verified = verifier.matches(signature) if verifier is not None else None
     outcome = endpoint.evaluate(body, signature, peer=peer, verified=verified)
