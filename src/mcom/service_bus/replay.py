@@ -98,11 +98,17 @@ def record(rows: Iterable[tuple[str, str, datetime]]) -> int:
     return len(objs)
 
 
-def applied_before(payload: str) -> datetime | None:
-    """When a delivery with exactly this body was received and applied before (pruned since), or None."""
+def applied_among(payloads: Mapping[int, str]) -> dict[int, datetime]:
+    """``{log id: received_at}`` of the given bodies applied before and pruned since (one query)."""
     from mcom.service_bus.models import AppliedInbound
 
-    return AppliedInbound.objects.filter(digest=digest(payload)).values_list("received_at", flat=True).first()
+    if not payloads:
+        return {}
+    by_digest: dict[str, list[int]] = {}
+    for log_id, payload in payloads.items():
+        by_digest.setdefault(digest(payload), []).append(log_id)
+    found = AppliedInbound.objects.filter(digest__in=list(by_digest)).values_list("digest", "received_at")
+    return {log_id: received for d, received in found for log_id in by_digest[d]}
 
 
 def prune_records(now: datetime | None = None) -> int:
