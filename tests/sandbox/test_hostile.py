@@ -114,3 +114,15 @@ def test_no_auth_sandbox_accepts_calls_without_a_token(tmp_path: Path) -> None:
         r = httpx.post(sb.url + "remote/oms", json={"jsonrpc": "2.0", "id": "1", "method":
                                                     "magento.inventory.source_repository.search", "params": {}})
         assert r.status_code == 200 and "result" in r.json()
+
+
+def test_after_a_restart_the_sandbox_asks_for_a_new_registration(tmp_path: Path, receiver: Receiver) -> None:
+    with SandboxServer(tmp_path) as first:
+        Bus(first).register(receiver)
+    with SandboxServer(tmp_path) as again:  # same database file, new process state
+        (result,) = again.api.stock_snapshot("default", "DELTA", [{"sku": "MS-000001", "quantity": 1}])["deliveries"]
+        assert result["status"] == "ERROR" and "register again" in result["error"]
+        Bus(again).register(receiver)
+        (result,) = again.api.stock_snapshot("default", "DELTA", [{"sku": "MS-000001", "quantity": 1}])["deliveries"]
+        assert result["status"] == "SUCCESS"
+    assert len(receiver.of(STOCK)) == 1

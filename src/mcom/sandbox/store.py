@@ -80,6 +80,7 @@ class Integration:
     url: str
     secret: str
     subscribes: tuple[str, ...]
+    secret_lost: bool = False  # registered with a secret this process no longer knows (sandbox restarted)
 
     def public(self) -> dict[str, Any]:
         """The registration without its secret (for the UI and the API)."""
@@ -271,8 +272,12 @@ def integration_delete(db: sqlite3.Connection, id: str) -> bool:
 def integrations(db: sqlite3.Connection) -> list[Integration]:
     rows = db.execute("SELECT id, url, secret, subscribes FROM integration ORDER BY rowid").fetchall()
     key = id_of(db)
-    return [Integration(r["id"], r["url"], _SECRETS.get((key, r["id"]), ""), tuple(json.loads(r["subscribes"])))
-            for r in rows]
+    out = []
+    for r in rows:
+        secret = _SECRETS.get((key, r["id"]))
+        out.append(Integration(r["id"], r["url"], secret or "", tuple(json.loads(r["subscribes"])),
+                               secret_lost=secret is None and bool(r["secret"])))
+    return out
 
 
 def integration_details(db: sqlite3.Connection) -> list[dict[str, Any]]:
