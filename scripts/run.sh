@@ -36,7 +36,7 @@ if [ ! -f "$MCOM_ROOT/var/.demo-ready" ]; then
   FIRST_RUN=1
 fi
 
-$MCOM oms:sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --client-id mcom --client-secret "$SANDBOX_SECRET" \
+SANDBOX_CLIENT_SECRET="$SANDBOX_SECRET" $MCOM oms:sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --client-id mcom \
   --db "$MCOM_ROOT/var/sandbox.sqlite3" &
 SANDBOX_PID=$!
 trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT INT TERM

@@ -32,6 +32,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from mcom import instance
@@ -40,6 +41,7 @@ log = logging.getLogger("mcom.config")
 
 MODULES: tuple[str, ...] = ("sales", "catalog", "inventory", "postsales")
 Mode = Literal["developer", "production"]
+BusAuth = Literal["oauth2", "none"]
 
 REGION_LABEL = re.compile(
     r"^(?:us|eu|uk|ca|sa|br|mx|ap|apac|emea|amer|au|jp|in|kr|sg|cn|me|af|de|fr|nl|"
@@ -136,6 +138,19 @@ class ServiceBusConfig(_Section):
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     token_ttl: int = Field(default=3600, gt=0)
+    # ``none``: a development bus without OAuth (no token endpoint, no bearer token); refused in production.
+    auth: BusAuth = "oauth2"
+    # Inbound endpoint limits: a bigger body answers 413; a body not received within
+    # body_timeout_seconds is dropped (408); at most max_inflight_bodies bodies / max_inflight_bytes
+    # bytes are read at once (else 503, the bus retries). Unsigned requests to a secure endpoint are
+    # refused before their body is read.
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_inflight_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
+    max_inflight_bodies: int = Field(default=64, ge=1)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Replay protection: a delivery whose payload date is older than this many days is refused, and
+    # the compact record of pruned messages is kept this long (0 = no date window; records kept 365 days).
+    replay_window_days: int = Field(default=0, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -199,6 +214,11 @@ class ObservabilityConfig(_Section):
     heartbeat_max_age_seconds: float = Field(default=120.0, gt=0)
     #: ``line`` (human) or ``json`` (one JSON object per line, for log shippers)
     log_format: Literal["line", "json"] = "line"
+class SecurityConfig(_Section):
+    """Brute-force limits of the admin login and REST Basic auth (django-axes)."""
+
+    login_failure_limit: int = Field(default=5, ge=1)
+    login_cooloff_seconds: float = Field(default=900.0, gt=0)
 
 
 class EnvConfig(_Section):
@@ -210,6 +230,15 @@ class EnvConfig(_Section):
     queue: QueueConfig = Field(default_factory=QueueConfig)
     cron: CronConfig = Field(default_factory=CronConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+
+    @model_validator(mode="after")
+    def _auth_none_only_for_development(self) -> EnvConfig:
+        if self.mode == "production" and self.service_bus.auth == "none":
+            raise ValueError(
+                'service_bus.auth = "none" is for development buses only; use "oauth2" in production mode'
+            )
+        return self
 
     @field_validator("modules")
     @classmethod
@@ -225,6 +254,12 @@ class EnvConfig(_Section):
     def require_service_bus(self) -> ServiceBusConfig:
         """The service-bus section, checked complete; raises :class:`ConfigError` naming the key."""
         sb = self.service_bus
+        if sb.auth == "none":
+            if not sb.url:
+                raise ConfigError("env.toml: service_bus.url is missing (required to reach the OMS)")
+            if not sb.secret.get_secret_value():
+                raise ConfigError("env.toml: service_bus.secret is missing (required to sign deliveries)")
+            return sb
         for key in ("url", "oauth_server_url", "oauth_client_id"):
             if not getattr(sb, key):
                 raise ConfigError(f"env.toml: service_bus.{key} is missing (required to reach the OMS)")
@@ -286,6 +321,8 @@ def _one_line(err: ValidationError) -> str:
         msg = "unknown key"
     elif first["type"] == "literal_error" and key == "mode":
         msg = f"unknown mode {first.get('input')!r} (use developer or production)"
+    if not first["loc"]:  # a rule across keys: the message names them
+        return f"env.toml: {msg}"
     return f"env.toml: {key}: {msg}"
 
 
@@ -312,10 +349,16 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Env
     """Read ``etc/env.toml`` (absent → defaults), apply ``MCOM_*`` overrides, validate."""
     raw = _merge(read_raw(path), _env_overrides(os.environ if environ is None else environ))
     cfg = parse(raw)
-    sec = cfg.service_bus.secret.get_secret_value()
-    if sec and len(sec) < MIN_SECRET_LENGTH:
-        log.warning("service_bus.secret is shorter than %d characters; use a longer secret", MIN_SECRET_LENGTH)
+    warn_short_secret(cfg.service_bus.secret.get_secret_value())
     return cfg
+
+
+def warn_short_secret(secret: str) -> bool:
+    """Log a warning (never the value) when the bus secret is set but short; True when it is."""
+    if secret and len(secret) < MIN_SECRET_LENGTH:
+        log.warning("service_bus.secret is shorter than %d characters; use a longer secret", MIN_SECRET_LENGTH)
+        return True
+    return False
 
 
 @dataclass

@@ -8,9 +8,13 @@ another 4xx is logged at INFO, 5xx stay errors.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.config
-from typing import Any
+import logging.handlers
+import os
+from pathlib import Path
+from typing import Any, cast
 
 from mcom import envconfig, instance
 
@@ -61,6 +65,26 @@ def _formatter() -> dict[str, Any]:
     if cfg is not None and cfg.observability.log_format == "json":
         return {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": JSON_FORMAT, "rename_fields": JSON_RENAME}
     return {"format": FORMAT}
+def private_file(path: Path) -> None:
+    """Create ``path`` if missing and make it readable by the owner only (0600)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+    except OSError:  # pragma: no cover - read-only or non-POSIX filesystem
+        pass
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file (and its rotated copies) readable by the owner only (0600)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a file created before by an older version or another umask
+        except OSError:  # pragma: no cover - filesystems without modes
+            pass
+        return cast(io.TextIOWrapper, os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors))
 
 
 def logging_dict() -> dict[str, Any]:
@@ -73,7 +97,7 @@ def logging_dict() -> dict[str, Any]:
         "formatters": {"line": _formatter()},
         "handlers": {
             "file": {
-                "class": "logging.handlers.RotatingFileHandler",
+                "class": "mcom.logconfig.PrivateRotatingFileHandler",
                 "filename": str(instance.log_file()),
                 "maxBytes": 10 * 1024 * 1024,
                 "backupCount": 5,

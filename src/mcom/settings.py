@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from mcom import envconfig, instance
 from mcom.dburl import database_settings
-from mcom.logconfig import logging_dict
+from mcom.logconfig import logging_dict, private_file
 
 _cfg = envconfig.current()
 ROOT = instance.root()
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "mcom.postsales",
     "mcom.adminui",
     "mcom.observability",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -45,7 +47,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into 429
 ]
+
+# Brute-force limits (django-axes) on the admin login and REST Basic auth, from [security] in env.toml:
+# after login_failure_limit failures for one username from one address, 429 for login_cooloff_seconds.
+AUTHENTICATION_BACKENDS = [
+    "mcom.commerce.api_auth.LoginLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = _cfg.security.login_failure_limit
+AXES_COOLOFF_TIME = timedelta(seconds=_cfg.security.login_cooloff_seconds)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "mcom.commerce.api_auth.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["password"]
 
 ROOT_URLCONF = "mcom.urls"
 TEMPLATES = [
@@ -66,6 +82,8 @@ ASGI_APPLICATION = "mcom.asgi.application"
 WSGI_APPLICATION = "mcom.wsgi.application"
 
 DATABASES = {"default": database_settings(_cfg.db.url)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    private_file(Path(DATABASES["default"]["NAME"]))  # 0600; SQLite gives -wal/-shm the same mode
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STATIC_URL = "/static/"

@@ -23,7 +23,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import Status
 from pydantic import ValidationError as PydanticValidationError
 
-from mcom import __version__
+from mcom import __version__, jsonguard
 from mcom.commerce import hooks, services
 from mcom.commerce import schemas as s
 from mcom.commerce.api_auth import AdminBasicAuth, TokenAuth, auth, require_write
@@ -42,7 +42,9 @@ api = NinjaAPI(
     auth=auth,
 )
 
-ERRORS: dict[int | tuple[int, ...], Any] = {401: s.ErrorOut, 403: s.ErrorOut, 422: s.ValidationErrorOut}
+ERRORS: dict[int | tuple[int, ...], Any] = {
+    400: s.ErrorOut, 401: s.ErrorOut, 403: s.ErrorOut, 422: s.ValidationErrorOut, 429: s.ErrorOut,
+}
 
 
 def _field_errors(request: HttpRequest, errors: list[dict[str, Any]]) -> HttpResponse:
@@ -56,6 +58,7 @@ def _on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> Htt
         loc = list(err.get("loc", ()))
         if len(loc) > 1 and loc[0] == "body" and loc[1] == BODY_PARAM:
             loc.pop(1)
+        loc += (err.get("ctx") or {}).get("path", [])  # an unstorable value deep inside (schemas.refuse_unstorable)
         errors.append({"loc": loc, "msg": err.get("msg", "invalid"), "type": err.get("type", "value_error")})
     return _field_errors(request, errors)
 
@@ -72,15 +75,20 @@ def _on_refused(request: HttpRequest, exc: hooks.ChangeRefused) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=409)
 
 
+def _storable_key(value: str) -> bool:
+    """A path key that could be stored at all (no NUL / lone surrogate); others name nothing."""
+    return jsonguard.bad_string(value) is None
+
+
 def _order(increment_id: str) -> Order:
-    order = Order.objects.filter(increment_id=increment_id).first()
+    order = Order.objects.filter(increment_id=increment_id).first() if _storable_key(increment_id) else None
     if order is None:
         raise HttpError(404, f"order {increment_id!r} not found")
     return order
 
 
 def _product(sku: str) -> Product:
-    product = Product.objects.filter(sku=sku).first()
+    product = Product.objects.filter(sku=sku).first() if _storable_key(sku) else None
     if product is None:
         raise HttpError(404, f"product {sku!r} not found")
     return product
@@ -168,7 +176,7 @@ def put_stock(request: HttpRequest, sku: str, aggregate: str, payload: s.StockIn
     """A local stock edit; 409 when stock belongs to the OMS (production mode)."""
     require_write(request)
     product = _product(sku)
-    agg = StockAggregate.objects.filter(code=aggregate).first()
+    agg = StockAggregate.objects.filter(code=aggregate).first() if _storable_key(aggregate) else None
     if agg is None:
         raise HttpError(404, f"stock aggregate {aggregate!r} not found")
     item = services.set_stock(product, agg, payload.qty)

@@ -7,17 +7,53 @@ admin user may write unless it is a read-only (view-permission only) staff membe
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from axes.backends import AxesStandaloneBackend
+from axes.signals import user_locked_out
 from django.contrib.auth import authenticate
-from django.http import HttpRequest
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthorizationError
 from ninja.security import HttpBasicAuth, HttpBearer
 
 from mcom.commerce import tokens
 from mcom.commerce.models import ApiToken
 
+log = logging.getLogger("mcom.security")
+
 WRITE_PERMISSIONS = ("commerce.add_order", "commerce.change_order", "commerce.change_product")
+LOCKED_OUT = "too many failed logins; try again later"
+
+
+class LoginLimitBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for logins made with a request (admin login, REST Basic auth).
+
+    ``authenticate()`` without a request (the Django test client, scripts) is not an HTTP login
+    attempt and is left to the model backend.
+    """
+
+    def authenticate(self, request: HttpRequest | None, username: str | None = None,
+                     password: str | None = None, **kwargs: Any) -> None:
+        if request is None:
+            return None
+        super().authenticate(request, username=username, password=password, **kwargs)  # type: ignore[no-untyped-call]
+        return None
+
+
+def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:
+    """The answer while a username/address is locked out: 429 (JSON on the REST API)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": LOCKED_OUT}, status=429)
+    return HttpResponse(f"Locked out: {LOCKED_OUT}.", status=429, content_type="text/plain; charset=utf-8")
+
+
+@receiver(user_locked_out)
+def _log_lockout(sender: Any, request: HttpRequest, username: str | None, ip_address: str | None, **kwargs: Any) -> None:
+    # never the attempted password
+    log.warning("login locked out after repeated failures: username %r from %s (%s)",
+                (username or "")[:150], ip_address or "?", request.path[:200])
 
 
 class TokenAuth(HttpBearer):

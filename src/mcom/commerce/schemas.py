@@ -1,18 +1,33 @@
 """Typed payloads of the REST intake (pydantic): what we accept and what we answer.
 
-Validation is strict at this edge (unknown fields are rejected, amounts are decimals, quantities
-positive); the services trust these objects. Money and quantities travel as JSON numbers or
+Validation is strict at this edge (unknown fields are rejected, amounts are decimals bounded to
+the ``DecimalField(12, 4)`` columns, quantities positive; no string or key anywhere may hold a NUL
+or a lone surrogate and nesting is at most :data:`mcom.jsonguard.MAX_DEPTH` deep — each refused
+with a 422 naming the field); the services trust these objects. Money and quantities travel as JSON numbers or
 strings in requests and as decimal strings in responses (exact, no float rounding).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from mcom import jsonguard
 
 PRODUCT_TYPES = ("simple", "configurable", "bundle", "virtual", "giftcard")
 ProductType = Literal["simple", "configurable", "bundle", "virtual", "giftcard"]
@@ -31,19 +46,57 @@ def _sku(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("must not be empty")
+    reason = jsonguard.bad_string(value)
+    if reason:
+        raise ValueError(reason)
     return value
 
 
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email", "maxLength": 254})]
 Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_sku)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
-Qty = Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=4)]
-Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
+# The commerce columns are DecimalField(max_digits=12, decimal_places=4): at most 99,999,999.9999.
+# Strings are exact (at most 4 decimals); a JSON float is approximate anyway and is rounded to the
+# 4 decimals the column keeps. The OpenAPI schema states the same bounds, so generated clients agree.
+_MONEY_TEXT = r"^\d{1,8}(\.\d{1,4})?$"
+_QTY_TEXT = r"^(0{0,7}[1-9]\d{0,7}(\.\d{1,4})?|0{1,8}\.([1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9]))$"
+_PERCENT_TEXT = r"^(100(\.0{1,4})?|\d{1,2}(\.\d{1,4})?)$"
+
+
+def _float_to_4_places(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return Decimal(str(round(value, 4)))
+    return value
+
+
+def _schema(pattern: str, minimum: float, maximum: float) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [{"type": "number", "minimum": minimum, "maximum": maximum},
+                                     {"type": "string", "pattern": pattern}]})
+
+
+_ROUND = BeforeValidator(_float_to_4_places)
+Money = Annotated[Decimal, _ROUND, Field(ge=0, max_digits=12, decimal_places=4), _schema(_MONEY_TEXT, 0, 99_999_999)]
+Qty = Annotated[Decimal, _ROUND, Field(gt=0, max_digits=12, decimal_places=4), _schema(_QTY_TEXT, 0.0001, 99_999_999)]
+Percent = Annotated[Decimal, _ROUND, Field(ge=0, le=100, max_digits=7, decimal_places=4), _schema(_PERCENT_TEXT, 0, 100)]
+Weight = Money
 Attributes = dict[str, Any]
+
+
+def refuse_unstorable(data: Any) -> Any:
+    """Raise a 422-able error (its ``ctx.path`` names the field) for NUL, surrogates, depth."""
+    try:
+        jsonguard.check(data)
+    except jsonguard.Refused as e:
+        raise PydanticCustomError("unstorable", "{reason}", {"reason": e.reason, "path": list(e.path)}) from None
+    return data
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return refuse_unstorable(data)
 
 
 # ------------------------------------------------------------------------------------- orders
@@ -101,7 +154,7 @@ class OrderIn(_In):
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     status: str = Field(default="pending", min_length=1, max_length=64)
     payment_method: str = Field(default="checkmo", min_length=1, max_length=64)
-    payment_authorized: bool = True
+    payment_authorized: StrictBool = True
     payment_transaction_id: str = Field(default="", max_length=128)
     billing_address: AddressIn
     shipping_address: AddressIn | None = Field(default=None, description="default: the billing address")
@@ -123,10 +176,10 @@ class ProductIn(_In):
     sku: Sku
     name: str = Field(min_length=1, max_length=255)
     type: ProductType = "simple"
-    enabled: bool = True
+    enabled: StrictBool = True
     price: Money = Decimal("0")
-    weight: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)] | None = None
-    manage_stock: bool | None = Field(default=None, description="default: no for virtual and gift cards")
+    weight: Weight | None = None
+    manage_stock: StrictBool | None = Field(default=None, description="default: no for virtual and gift cards")
     url_key: str = Field(default="", max_length=255)
     image_url: str = Field(default="", max_length=255)
     custom_attributes: Attributes = Field(default_factory=dict)
@@ -138,10 +191,10 @@ class ProductPutIn(_In):
 
     name: str = Field(min_length=1, max_length=255)
     type: ProductType = "simple"
-    enabled: bool = True
+    enabled: StrictBool = True
     price: Money = Decimal("0")
-    weight: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)] | None = None
-    manage_stock: bool | None = None
+    weight: Weight | None = None
+    manage_stock: StrictBool | None = None
     url_key: str = Field(default="", max_length=255)
     image_url: str = Field(default="", max_length=255)
     custom_attributes: Attributes = Field(default_factory=dict)
@@ -156,7 +209,7 @@ class ProductsBulkIn(_In):
 
 
 class StockIn(_In):
-    qty: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
+    qty: Weight
 
 
 # ------------------------------------------------------------------------------------- output

@@ -59,6 +59,10 @@ STATUS_STATE: dict[str, str] = {
     "canceled": Order.STATE_CANCELED,
 }
 PARENT_TYPES = (Product.TYPE_CONFIGURABLE, Product.TYPE_BUNDLE)
+#: counted in whole units: a fractional quantity of these is refused (virtual products may be fractional)
+UNIT_TYPES = (Product.TYPE_SIMPLE, Product.TYPE_CONFIGURABLE, Product.TYPE_BUNDLE, Product.TYPE_GIFTCARD)
+#: the largest amount or quantity the DecimalField(max_digits=12, decimal_places=4) columns hold
+MAX_AMOUNT = Decimal("99999999.9999")
 NO_STOCK_TYPES = (Product.TYPE_VIRTUAL, Product.TYPE_GIFTCARD)
 
 
@@ -71,6 +75,22 @@ class FieldError(ValueError):
 
     def prefixed(self, *prefix: str | int) -> FieldError:
         return FieldError([((*prefix, *loc), msg) for loc, msg in self.errors])
+
+
+def fits(value: Decimal) -> bool:
+    """True when ``value`` fits the money/quantity columns (12 digits, 4 decimals)."""
+    return abs(value) <= MAX_AMOUNT
+
+
+def too_large(value: Decimal) -> str:
+    return f"{value} is larger than the largest amount or quantity a column holds ({MAX_AMOUNT})"
+
+
+def whole_units(product: Product, qty: Decimal) -> str:
+    """Why ``qty`` of ``product`` is refused as fractional ("" when it is fine)."""
+    if product.type in UNIT_TYPES and qty != qty.to_integral_value():
+        return f"{product.type} product {product.sku!r} is counted in whole units; {qty} is fractional"
+    return ""
 
 
 def money(value: Decimal) -> Decimal:
@@ -143,10 +163,15 @@ def _line_children(
     out: list[tuple[Product, Decimal]] = []
     for sku, qty, loc in pairs:
         child = products.get(sku)
+        qty_loc = (*loc[:-1], "qty")
         if child is None:
             errors.append((loc, f"unknown sku {sku!r}"))
         elif product.children_skus and sku not in product.children_skus:
             errors.append((loc, f"{sku!r} is not a child of {product.sku!r}"))
+        elif whole_units(child, qty * line.qty):
+            errors.append((qty_loc if line.children is not None else ("lines", i, "qty"), whole_units(child, qty * line.qty)))
+        elif not fits(qty * line.qty):
+            errors.append((qty_loc if line.children is not None else ("lines", i, "qty"), too_large(qty * line.qty)))
         else:
             out.append((child, qty))
     return out
@@ -192,6 +217,9 @@ def build_order(*, data: OrderIn, store: Store, products: dict[str, Product], in
         if not product.enabled:
             errors.append((("lines", i, "sku"), f"product {line.sku!r} is disabled"))
             continue
+        if whole_units(product, line.qty):
+            errors.append((("lines", i, "qty"), whole_units(product, line.qty)))
+            continue
         children = _line_children(i, line, product, products, errors)
         price = line.price if line.price is not None else product.price
         pct = line.tax_percent
@@ -201,6 +229,9 @@ def build_order(*, data: OrderIn, store: Store, products: dict[str, Product], in
             errors.append((("lines", i, "discount_amount"), "discount is larger than the row total"))
             continue
         row_tax = money((row_total - row_discount) * pct / HUNDRED)
+        if not fits(row_total + row_tax) or not fits(money(price * (HUNDRED + pct) / HUNDRED)):
+            errors.append((("lines", i, "qty"), f"row total: {too_large(row_total + row_tax)}"))
+            continue
         parent = OrderItem(
             product=product,
             sku=product.sku,
@@ -235,6 +266,10 @@ def build_order(*, data: OrderIn, store: Store, products: dict[str, Product], in
         raise FieldError(errors)
     shipping = money(data.shipping.amount)
     shipping_tax = money(shipping * data.shipping.tax_percent / HUNDRED)
+    grand_total = subtotal - discount + tax + shipping_tax + shipping
+    for total in (subtotal, tax + shipping_tax, shipping + shipping_tax, grand_total):
+        if not fits(total):
+            raise FieldError([(("lines",), f"order total: {too_large(total)}")])
     email = data.customer_email
     billing = data.billing_address
     order = Order(
@@ -257,7 +292,7 @@ def build_order(*, data: OrderIn, store: Store, products: dict[str, Product], in
         shipping_method=data.shipping.method,
         shipping_description=data.shipping.description,
         discount_amount=discount,
-        grand_total=subtotal - discount + tax + shipping_tax + shipping,
+        grand_total=grand_total,
         remote_ip=data.remote_ip,
         custom_attributes=data.custom_attributes,
         created_at=now,
@@ -495,6 +530,10 @@ def set_stock(product: Product, aggregate: StockAggregate, qty: Decimal | int, *
     qty = Decimal(qty)
     if qty < 0:
         raise FieldError([(("qty",), "must be zero or more")])
+    if not fits(qty):
+        raise FieldError([(("qty",), too_large(qty))])
+    if source == "local" and product.manage_stock and whole_units(product, qty):
+        raise FieldError([(("qty",), whole_units(product, qty))])
     if source == "local":
         for guard in list(hooks.stock_edit_guard):
             guard(product)

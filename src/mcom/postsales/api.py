@@ -14,7 +14,6 @@ app-ready, before the URLconf is built.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -38,7 +37,7 @@ class ReturnLineBody(BaseModel):
 
     order_item_id: int | None = Field(default=None, description="items[].id of the order")
     sku: str | None = Field(default=None, min_length=1, max_length=64)
-    qty: Decimal = Field(gt=0, max_digits=12, decimal_places=4)
+    qty: s.Qty
     reason: str = Field(default="", max_length=255, description="default: the request's reason")
     reason_description: str = Field(default="", max_length=1000)
     condition: str = Field(default="", max_length=64)

@@ -23,7 +23,7 @@ from mcom.sandbox.protocol import (
     SHIPMENT_DONE,
     STOCK_UPDATED,
 )
-from mcom.sandbox.values import num, text
+from mcom.sandbox.values import num, quantity, text
 
 SNAPSHOT_MODES = ("FULL", "DELTA", "NONZERO")
 REFUND_STATUSES = ("RELEASED", "PENDINGRELEASE")
@@ -220,6 +220,9 @@ async def stock_snapshot(sb: Sandbox, aggregate_id: str, mode: str, items: list[
                 items = [i for i in items if i["quantity"] > 0]
     if not isinstance(items, list) or not all(isinstance(i, dict) and text(i.get("sku")) for i in items):
         raise ActionError("items must be a list of {sku, quantity, unlimited?}")
+    if not sb.faults.take_malformed():  # the fault switch lets a bad quantity through on purpose
+        items = [{**i, "quantity": _quantity(i.get("quantity", 0), f"items[{n}].quantity ({i['sku']})")}
+                 for n, i in enumerate(items)]
     messages = payloads.stock_snapshots(aggregate_id, mode, items, created_on)
     results: list[DeliveryResult] = []
     for params in messages:
@@ -311,13 +314,22 @@ async def redeliver(sb: Sandbox, journal_id: int) -> dict[str, Any]:
     return {"deliveries": _deliveries(results)}
 
 
+def _quantity(value: Any, where: str) -> float:
+    try:
+        return quantity(value, where)
+    except ValueError as e:
+        raise ActionError(str(e)) from None
+
+
 def set_inventory(sb: Sandbox, source_id: str, items: Any) -> dict[str, Any]:
     if not isinstance(items, list) or not all(isinstance(i, dict) and text(i.get("sku")) for i in items):
         raise ActionError("items must be a list of {sku, quantity}")
     with sb.store.tx() as db:
         if source_id not in {s["id"] for s in store.sources(db)}:
             raise ActionError(f"unknown source {source_id}", 404)
-        store.inventory_set(db, source_id, [(text(i["sku"]), num(i.get("quantity", i.get("qty")))) for i in items])
+        rows = [(text(i["sku"]), _quantity(i.get("quantity", i.get("qty", 0)), f"items[{n}].quantity ({i['sku']})"))
+                for n, i in enumerate(items)]
+        store.inventory_set(db, source_id, rows)
     return {"source_id": source_id, "items": len(items)}
 
 

@@ -73,7 +73,7 @@ def state(sb: Sandbox) -> dict[str, Any]:
 
 
 async def apply_faults(sb: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
-    """Apply fault switches; keys: fail_next, mode, latency_ms, expire_tokens, down, down_seconds, up, reset."""
+    """Apply fault switches; keys: fail_next, mode, latency_ms, malformed_next, expire_tokens, down, down_seconds, up, reset."""
     mode = body.get("mode", body.get("fail_mode"))
     if mode is not None and mode not in FAIL_MODES:
         raise ActionError(f"mode must be one of {', '.join(FAIL_MODES)}")
@@ -82,6 +82,7 @@ async def apply_faults(sb: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
     sb.faults.configure(
         fail_next=int(num(body["fail_next"])) if body.get("fail_next") is not None else None,
         fail_mode=mode, latency_ms=int(num(body["latency_ms"])) if body.get("latency_ms") is not None else None,
+        malformed_next=int(num(body["malformed_next"])) if body.get("malformed_next") is not None else None,
     )
     expired = sb.tokens.expire_all() if body.get("expire_tokens") else 0
     if body.get("down") or body.get("up"):

@@ -134,7 +134,7 @@ async def rpc(request: Request) -> Response:
     body = await request.body()
     auth = request.headers.get("authorization", "")
     scheme, _, tok = auth.partition(" ")
-    if scheme.lower() != "bearer" or not sb.tokens.valid(tok.strip()):
+    if sb.tokens.required and (scheme.lower() != "bearer" or not sb.tokens.valid(tok.strip())):
         _journal_in(sb, body, _guess_call(body), "ERROR", "invalid or expired token", 401)
         return json_response(failure(request_id(body), UNAUTHORIZED, "invalid or expired token"), 401,
                              {"WWW-Authenticate": 'Bearer error="invalid_token"'})

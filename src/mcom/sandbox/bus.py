@@ -22,6 +22,7 @@ class TokenIssuer:
         self.client_id = client_id
         self._client_secret = client_secret
         self.ttl = ttl
+        self.required = True  # False: calls need no bearer token (a development bus without OAuth)
         self._tokens: dict[str, float] = {}
         self._lock = threading.Lock()
 

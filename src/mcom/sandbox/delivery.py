@@ -86,6 +86,11 @@ class Deliverer:
     async def _send(self, target: store.Integration, method: str, params: dict[str, Any], message_id: str,
                     redelivery_of: int | None, timeout: float | None) -> DeliveryResult:
         body = envelope(method, params, message_id)
+        if target.secret_lost:
+            error = (f"the bus secret of integration {target.id} is kept in memory only and was lost when the "
+                     "sandbox restarted; register again (mcom oms:register)")
+            return self._journal(method, message_id, target.id, target.url, body, "ERROR", error, "", None,
+                                 None, redelivery_of)
         headers = {"Content-Type": "application/json", "X-Signature": sign(target.secret, body)}
         try:
             response = await self._http().post(

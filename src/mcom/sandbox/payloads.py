@@ -151,7 +151,10 @@ def stock_snapshots(aggregate_id: str, mode: str, items: list[dict[str, Any]],
     created = created_on or now_plain()
     stock = []
     for item in items:
-        entry: dict[str, Any] = {"sku": text(item.get("sku")), "quantity": number(num(item.get("quantity")))}
+        q = item.get("quantity")
+        # numbers as numbers; anything else only reaches here through the malformed_next fault switch
+        entry: dict[str, Any] = {"sku": text(item.get("sku")),
+                                 "quantity": number(num(q)) if isinstance(q, int | float) and not isinstance(q, bool) else q}
         if "unlimited" in item:
             entry["unlimited"] = bool(item["unlimited"])
         stock.append(entry)

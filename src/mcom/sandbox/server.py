@@ -28,10 +28,16 @@ log = logging.getLogger("mcom.sandbox")
 DEFAULT_DB = str(Path("var") / "sandbox.sqlite3")
 
 
-def create_app(db_path: str, client_id: str, client_secret: str, token_ttl: int = 3600) -> Starlette:
-    """The sandbox ASGI app over its own SQLite file ``db_path`` (created when missing)."""
+def create_app(db_path: str, client_id: str, client_secret: str, token_ttl: int = 3600, *,
+               require_token: bool = True) -> Starlette:
+    """The sandbox ASGI app over its own SQLite file ``db_path`` (created when missing, mode 0600).
+
+    ``require_token=False``: a development bus without OAuth (JSON-RPC calls need no bearer token).
+    """
     db = Store(db_path)
-    sb = Sandbox(store=db, tokens=TokenIssuer(client_id, client_secret, token_ttl), faults=Faults(),
+    tokens = TokenIssuer(client_id, client_secret, token_ttl)
+    tokens.required = require_token
+    sb = Sandbox(store=db, tokens=tokens, faults=Faults(),
                  deliverer=Deliverer(db), methods=oms.registry())
 
     @asynccontextmanager
@@ -99,9 +105,10 @@ def build_server(application: Starlette, host: str, port: int, *, log_level: str
 
 
 def run(host: str = "127.0.0.1", port: int = 8089, db_path: str | None = None, client_id: str = "mcom",
-        client_secret: str = "sandbox-secret", token_ttl: int = 3600) -> None:  # noqa: S107
+        client_secret: str = "sandbox-secret", token_ttl: int = 3600, *,  # noqa: S107
+        require_token: bool = True) -> None:
     """Serve the sandbox with uvicorn until interrupted (``mcom oms:sandbox``)."""
     path = db_path or DEFAULT_DB
-    application = create_app(path, client_id, client_secret, token_ttl)
+    application = create_app(path, client_id, client_secret, token_ttl, require_token=require_token)
     log.info("OMS sandbox database: %s", path)
     build_server(application, host, port).run()

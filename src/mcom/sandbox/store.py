@@ -8,7 +8,9 @@ from the ``sqlite3`` statement cache.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -18,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from mcom.sandbox.protocol import dumps, now_iso
+
+# Bus secrets of the registered integrations live in memory only (keyed by the connection):
+# the database keeps a fingerprint, so a copied sandbox file reveals no secret. After a sandbox
+# restart the connector registers again (``mcom oms:register``) before deliveries are signed.
+_SECRETS: dict[tuple[int, str], str] = {}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS integration (
@@ -73,6 +80,7 @@ class Integration:
     url: str
     secret: str
     subscribes: tuple[str, ...]
+    secret_lost: bool = False  # registered with a secret this process no longer knows (sandbox restarted)
 
     def public(self) -> dict[str, Any]:
         """The registration without its secret (for the UI and the API)."""
@@ -123,6 +131,7 @@ class Store:
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         self.path = path
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
@@ -154,7 +163,22 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            for key in [k for k in _SECRETS if k[0] == id(self._conn)]:
+                del _SECRETS[key]
             self._conn.close()
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` (and SQLite's -wal/-shm, which copy its mode) readable by the owner only (0600)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+    except OSError:  # pragma: no cover - read-only or non-POSIX filesystem
+        pass
+
+
+def fingerprint(secret: str) -> str:
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:16] if secret else ""
 
 
 def seed(db: sqlite3.Connection) -> None:
@@ -231,17 +255,29 @@ def integration_put(db: sqlite3.Connection, *, id: str, url: str, secret: str,
     db.execute(
         "INSERT INTO integration (id, url, secret, subscribes, labels, payload, registered_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (id, url, secret, dumps(subscribes), dumps(labels), dumps(payload), now_iso()),
+        (id, url, fingerprint(secret), dumps(subscribes), dumps(labels), dumps(payload), now_iso()),
     )
+    _SECRETS[(id_of(db), id)] = secret
+
+
+def id_of(db: sqlite3.Connection) -> int:
+    return id(db)
 
 
 def integration_delete(db: sqlite3.Connection, id: str) -> bool:
+    _SECRETS.pop((id_of(db), id), None)
     return db.execute("DELETE FROM integration WHERE id = ?", (id,)).rowcount > 0
 
 
 def integrations(db: sqlite3.Connection) -> list[Integration]:
     rows = db.execute("SELECT id, url, secret, subscribes FROM integration ORDER BY rowid").fetchall()
-    return [Integration(r["id"], r["url"], r["secret"], tuple(json.loads(r["subscribes"]))) for r in rows]
+    key = id_of(db)
+    out = []
+    for r in rows:
+        secret = _SECRETS.get((key, r["id"]))
+        out.append(Integration(r["id"], r["url"], secret or "", tuple(json.loads(r["subscribes"])),
+                               secret_lost=secret is None and bool(r["secret"])))
+    return out
 
 
 def integration_details(db: sqlite3.Connection) -> list[dict[str, Any]]:

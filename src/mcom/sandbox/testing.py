@@ -134,10 +134,10 @@ class SandboxApi:
         return dict(self._call("GET", "/state"))
 
     def faults(self, *, fail_next: int | None = None, mode: str | None = None, latency_ms: int | None = None,
-               expire_tokens: bool = False, reset: bool = False) -> dict[str, Any]:
+               expire_tokens: bool = False, reset: bool = False, malformed_next: int | None = None) -> dict[str, Any]:
         """Set fault switches (``mode``: ``http_503`` or ``rpc_error``); returns the current switches."""
         body: dict[str, Any] = {"fail_next": fail_next, "mode": mode, "latency_ms": latency_ms,
-                                "expire_tokens": expire_tokens, "reset": reset}
+                                "expire_tokens": expire_tokens, "reset": reset, "malformed_next": malformed_next}
         return dict(self._call("POST", "/faults", {k: v for k, v in body.items() if v is not None}))
 
     def down(self, seconds: float | None = None) -> None:
@@ -158,7 +158,7 @@ class SandboxServer:
 
     def __init__(self, tmp_path: str | PathLike[str], client_id: str = "mcom",
                  client_secret: str = "sandbox-secret", token_ttl: int = 3600,  # noqa: S107
-                 host: str = "127.0.0.1", port: int | None = None) -> None:
+                 host: str = "127.0.0.1", port: int | None = None, require_token: bool = True) -> None:
         self.db_path = str(Path(tmp_path) / "sandbox.sqlite3")
         self.client_id = client_id
         self.client_secret = client_secret
@@ -166,7 +166,7 @@ class SandboxServer:
         # Bound now (port 0 = a free one) and handed to uvicorn: no window for another process to take it.
         self._socket = socket.create_server((host, port or 0))
         self.port = int(self._socket.getsockname()[1])
-        self.app = create_app(self.db_path, client_id, client_secret, token_ttl)
+        self.app = create_app(self.db_path, client_id, client_secret, token_ttl, require_token=require_token)
         self._server: SandboxUvicorn = build_server(self.app, host, self.port, log_level="warning",
                                                     access_log=False)
         self._thread: threading.Thread | None = None

@@ -73,7 +73,8 @@ def _items_from_text(raw: str) -> list[dict[str, Any]]:
         parts = [p.strip() for p in row.split(",")]
         if not parts or not parts[0]:
             continue
-        item: dict[str, Any] = {"sku": parts[0], "quantity": num(parts[1] if len(parts) > 1 else 0)}
+        # kept as typed: the action refuses what is not a number (``MS-000001,abc``) with a message
+        item: dict[str, Any] = {"sku": parts[0], "quantity": parts[1] if len(parts) > 1 and parts[1] else 0}
         if len(parts) > 2 and parts[2]:
             item["unlimited"] = parts[2].lower() in ("1", "true", "yes", "unlimited")
         items.append(item)
@@ -230,7 +231,8 @@ async def do_redeliver(sb: Sandbox, request: Request, form: FormData) -> tuple[s
 async def do_faults(sb: Sandbox, request: Request, form: FormData) -> tuple[str, str]:
     body: dict[str, Any] = {"fail_next": int(num(_f(form, "fail_next"), 0)), "mode": _f(form, "mode", "http_503"),
                             "latency_ms": int(num(_f(form, "latency_ms"), 0)),
-                            "expire_tokens": bool(form.get("expire_tokens"))}
+                            "expire_tokens": bool(form.get("expire_tokens")),
+                            "malformed_next": int(num(_f(form, "malformed_next"), 0))}
     if form.get("down"):
         body.update(down=True, down_seconds=max(1.0, num(_f(form, "down_seconds"), 10)))
     result = await api.apply_faults(sb, body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mcom.sandbox.protocol import invalid_params
@@ -18,6 +19,19 @@ def num(value: Any, default: float = 0.0) -> float:
         except ValueError:
             return default
     return default
+
+
+def quantity(value: Any, where: str) -> float:
+    """A stock quantity: a finite number ≥ 0 (or a numeric string); raises ``ValueError`` naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{where}: {value!r} is not a number")
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise ValueError(f"{where}: {value!r} is not a number") from None
+    if not math.isfinite(parsed) or parsed < 0:
+        raise ValueError(f"{where}: {value!r} must be a finite number of 0 or more")
+    return parsed
 
 
 def number(value: float) -> float | int:

@@ -122,14 +122,17 @@ class OmsClient:
     def __init__(self, config: envconfig.ServiceBusConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.pid = os.getpid()
-        token_url = config.oauth_server_url + "oauth/token"
-        self.auth = ClientCredentialsAuth(
-            oauth_server_url=config.oauth_server_url,
-            client_id=config.oauth_client_id,
-            client_secret=config.oauth_client_secret.get_secret_value(),
-            default_ttl=float(config.token_ttl),
-            file_cache=TokenFileCache(cache_file_for(instance.var_dir(), token_url, config.oauth_client_id)),
-        )
+        # auth = "none": a development bus without OAuth — no token request, no Authorization header.
+        self.auth: ClientCredentialsAuth | None = None
+        if config.auth == "oauth2":
+            token_url = config.oauth_server_url + "oauth/token"
+            self.auth = ClientCredentialsAuth(
+                oauth_server_url=config.oauth_server_url,
+                client_id=config.oauth_client_id,
+                client_secret=config.oauth_client_secret.get_secret_value(),
+                default_ttl=float(config.token_ttl),
+                file_cache=TokenFileCache(cache_file_for(instance.var_dir(), token_url, config.oauth_client_id)),
+            )
         self._secret = config.secret.get_secret_value()
         self.http = httpx.Client(
             base_url=config.url,

@@ -3,13 +3,21 @@
 Order of checks, each answered at once:
 
 1. ``X-Signature`` over the raw body, constant time (unless ``secure_endpoint = false``)
-   → HTTP 401 + JSON-RPC error -32001; nothing is stored, the attempt is logged.
+   → HTTP 401 + JSON-RPC error -32001; nothing is stored, the attempt is logged. The served
+   path computes the HMAC while the body streams in, refuses a request without the header
+   before reading its body, and bounds body size (413), read time (408) and bodies in flight
+   (503) — see :mod:`mcom.service_bus.ingest`.
 2. Body is UTF-8 JSON → else HTTP 400 + -32700. Envelope is an object with a string
    ``method`` and a string/number id (``jsonrpc`` may be missing, extra members are ignored)
-   → else HTTP 400 + -32600 (a peer bug: the same bytes can never succeed).
+   → else HTTP 400 + -32600 (a peer bug: the same bytes can never succeed). What no column
+   can hold (:mod:`mcom.jsonguard`: NUL, lone surrogates, ``NaN``/``1e400``, nesting deeper
+   than 64) is refused here with its path, so it never reaches the group-commit writer and
+   never fails the deliveries committed with it: in ``params`` HTTP 200 + -32602, elsewhere
+   HTTP 400 + -32600. Ids are echoed only when they are valid JSON (else ``null``).
 3. The integration is enabled and ``method`` is routed (registered by an enabled module) → else
    HTTP 200 + -32601 (logged).
-4. ``params`` is an object → else HTTP 200 + -32602.
+4. ``params`` is an object → else HTTP 200 + -32602; a payload dated before the replay window
+   (:mod:`mcom.service_bus.replay`) → HTTP 200 + -32602.
 5. Store the message (direction ``in``, status ``new``) and answer ``{"result": {}}``; a
    re-delivery of the same id (same body) is acknowledged without a second row. If the message
    cannot be stored: HTTP 503 (the bus may retry). Routes registered with
@@ -26,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +42,8 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from mcom import envconfig
-from mcom.service_bus import events, integration, registry, signing
+from mcom import envconfig, jsonguard
+from mcom.service_bus import events, integration, registry, replay, signing
 
 log = logging.getLogger("mcom.service_bus.endpoint")
 
@@ -90,12 +99,26 @@ def _json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def echo_id(raw_id: Any) -> Any:
+    """``raw_id`` when it can be echoed as valid JSON (finite number, storable string), else None."""
+    if isinstance(raw_id, bool) or raw_id is None:
+        return None
+    if isinstance(raw_id, int):
+        return raw_id
+    if isinstance(raw_id, float):
+        return raw_id if math.isfinite(raw_id) else None
+    if isinstance(raw_id, str) and jsonguard.bad_string(raw_id) is None:
+        return raw_id
+    return None
+
+
 def rpc_error(status: int, code: int, message: str, request_id: Any = None) -> Reply:
-    return Reply(status, _json({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}))
+    doc = {"jsonrpc": "2.0", "id": echo_id(request_id), "error": {"code": code, "message": message}}
+    return Reply(status, _json(doc))
 
 
 def rpc_result(request_id: Any, result: Any) -> Reply:
-    return Reply(200, _json({"jsonrpc": "2.0", "id": request_id, "result": result}))
+    return Reply(200, _json({"jsonrpc": "2.0", "id": echo_id(request_id), "result": result}))
 
 
 def ack(request_id: Any) -> Reply:
@@ -146,20 +169,48 @@ def _reject(reason: str, peer: str, size: int) -> None:
     events.ingest_rejected(reason)
 
 
-def evaluate(body: bytes, signature: str | bytes | None, *, peer: str = "") -> Reply | Accepted:
-    """Check a delivery (signature, JSON, envelope, route, params) without storing anything."""
+def unsigned_refusal(peer: str, size: int) -> Reply | None:
+    """The 401 for a request to a secure endpoint that cannot be verified, or None when it can."""
+    sb = envconfig.current().service_bus
+    if not sb.secure_endpoint:
+        return None
+    if not sb.secret.get_secret_value():
+        _reject("service_bus.secret is not configured, cannot verify X-Signature", peer, size)
+        return rpc_error(401, UNAUTHORIZED, "signature cannot be verified")
+    return None
+
+
+def _refused(e: jsonguard.Refused, envelope: Any, peer: str, size: int) -> Reply:
+    _reject(f"unstorable value: {e}", peer, size)
+    raw_id = envelope.get("id") if isinstance(envelope, dict) and e.path[:1] != ("id",) else None
+    if e.path[:1] == ("params",):
+        return rpc_error(200, INVALID_PARAMS, f"Invalid params: {e}", raw_id)
+    return rpc_error(400, INVALID_REQUEST, f"Invalid Request: {e}", raw_id)
+
+
+def evaluate(
+    body: bytes, signature: str | bytes | None, *, peer: str = "", verified: bool | None = None
+) -> Reply | Accepted:
+    """Check a delivery (signature, JSON, envelope, route, params) without storing anything.
+
+    ``verified`` is the outcome of a signature check already made while the body streamed in
+    (:class:`~mcom.service_bus.signing.Verifier`); None checks ``signature`` here.
+    """
     sb = envconfig.current().service_bus
     if sb.secure_endpoint:
-        secret = sb.secret.get_secret_value()
-        if not secret:
-            _reject("service_bus.secret is not configured, cannot verify X-Signature", peer, len(body))
-            return rpc_error(401, UNAUTHORIZED, "signature cannot be verified")
-        if not signing.verify(secret, body, signature):
+        refusal = unsigned_refusal(peer, len(body))
+        if refusal is not None:
+            return refusal
+        if verified is None:
+            verified = signing.verify(sb.secret.get_secret_value(), body, signature)
+        if not verified:
             _reject("missing X-Signature" if not signature else "invalid X-Signature", peer, len(body))
             return rpc_error(401, UNAUTHORIZED, "missing or invalid X-Signature")
     try:
         text = body.decode("utf-8")
-        envelope = json.loads(text)
+        envelope = jsonguard.loads(text)
+    except jsonguard.Refused as e:
+        return _refused(e, e.document, peer, len(body))
     except (UnicodeDecodeError, ValueError):
         _reject("malformed JSON", peer, len(body))
         return rpc_error(400, PARSE_ERROR, "Parse error")
@@ -188,6 +239,10 @@ def evaluate(body: bytes, signature: str | bytes | None, *, peer: str = "") -> R
     if not isinstance(params, dict):
         _reject(f"{method}: params is not an object", peer, len(body))
         return rpc_error(200, INVALID_PARAMS, "Invalid params: params must be an object", raw_id)
+    stale = replay.too_old(params)
+    if stale:
+        _reject(f"{method}: {stale}", peer, len(body))
+        return rpc_error(200, INVALID_PARAMS, f"Invalid params: {stale}", raw_id)
     message_id = message_id_for(raw_id, body)
     row = InboundRow(method, message_id, entity_key_for(route, params, message_id), text)
     return Accepted(raw_id, row, route, params)

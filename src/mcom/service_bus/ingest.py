@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from mcom.service_bus import endpoint
+from mcom import envconfig
+from mcom.service_bus import endpoint, signing
 from mcom.service_bus.endpoint import InboundRow, Reply
 
 log = logging.getLogger("mcom.service_bus.ingest")
@@ -41,7 +42,6 @@ COLUMNS = (
 )
 MAX_BATCH = 512
 IDLE_CLOSE_SECONDS = 1.0
-MAX_BODY = 50 * 1024 * 1024
 
 
 class PersistError(Exception):
@@ -280,26 +280,120 @@ def close_writers() -> None:
 # ------------------------------------------------------------------------------------ ASGI
 
 
-async def _send_reply(send: Send, reply: Reply) -> None:
+async def _send_reply(send: Send, reply: Reply, *, close: bool = False) -> None:
+    """Send ``reply``; ``close``: the body was not read to its end, so the connection is closed after it."""
     headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return b"\x00too-large"
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+class BodyBudget:
+    """Bounds the request bodies being read at once: a count and a total of bytes.
+
+    A body reserves its ``Content-Length`` (or what has arrived, for chunked bodies) before it is
+    read further; when the budget is used up the request is answered 503 at once (the bus
+    delivers again later). So the memory held by bodies in flight never exceeds ``max_bytes``.
+    """
+
+    def __init__(self, max_bodies: int, max_bytes: int) -> None:
+        self.max_bodies = max_bodies
+        self.max_bytes = max_bytes
+        self.bodies = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def enter(self, reserve: int) -> bool:
+        with self._lock:
+            if self.bodies >= self.max_bodies or self.bytes + reserve > self.max_bytes:
+                return False
+            self.bodies += 1
+            self.bytes += reserve
+            return True
+
+    def grow(self, more: int) -> bool:
+        with self._lock:
+            if self.bytes + more > self.max_bytes:
+                return False
+            self.bytes += more
+            return True
+
+    def leave(self, reserved: int) -> None:
+        with self._lock:
+            self.bodies -= 1
+            self.bytes -= reserved
+
+
+class _Budgets:
+    by_limits: dict[tuple[int, int], BodyBudget] = {}
+    lock = threading.Lock()
+
+
+def budget_for(max_bodies: int, max_bytes: int) -> BodyBudget:
+    """The process's body budget for these limits (one per configuration)."""
+    with _Budgets.lock:
+        key = (max_bodies, max_bytes)
+        if key not in _Budgets.by_limits:
+            _Budgets.by_limits[key] = BodyBudget(max_bodies, max_bytes)
+        return _Budgets.by_limits[key]
+
+
+def _too_large(limit: int) -> Reply:
+    return endpoint.rpc_error(413, endpoint.INVALID_REQUEST, f"request body larger than {limit} bytes")
+
+
+def _busy() -> Reply:
+    return endpoint.rpc_error(503, endpoint.UNAVAILABLE, "too many deliveries in flight; deliver it again later")
+
+
+async def _read_body(
+    receive: Receive, *, declared: int | None, verifier: signing.Verifier | None, peer: str
+) -> bytes | Reply | None:
+    """Read the body within the configured size, time and in-flight limits (None: client gone).
+
+    Feeds ``verifier`` chunk by chunk, so the signature is known when the last byte arrives.
+    """
+    sb = envconfig.current().service_bus
+    limit = sb.max_body_bytes
+    if declared is not None and declared > limit:
+        log.warning("inbound delivery refused: Content-Length %d over %d bytes (from %s)", declared, limit, peer or "?")
+        return _too_large(limit)
+    budget = budget_for(sb.max_inflight_bodies, sb.max_inflight_bytes)
+    reserved = declared or 0
+    if not budget.enter(reserved):
+        log.warning("inbound delivery refused: %d bodies / %d bytes already in flight", budget.bodies, budget.bytes)
+        return _busy()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + sb.body_timeout_seconds
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
+            except TimeoutError:
+                log.warning("inbound delivery dropped: body not received within %.0f s (%d bytes from %s)",
+                            sb.body_timeout_seconds, size, peer or "?")
+                return endpoint.rpc_error(408, endpoint.INVALID_REQUEST, "request body not received in time")
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                log.warning("inbound delivery refused: body over %d bytes (from %s)", limit, peer or "?")
+                return _too_large(limit)
+            if size > reserved:
+                if not budget.grow(size - reserved):
+                    return _busy()
+                reserved = size
+            if verifier is not None:
+                verifier.update(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        budget.leave(reserved)
 
 
 def _answer_sync(accepted: endpoint.Accepted) -> Reply:
@@ -320,19 +414,37 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
     if method != "POST":
         await _send_reply(send, endpoint.rpc_error(405, endpoint.INVALID_REQUEST, "use POST"))
         return
-    body = await _read_body(receive)
-    if body is None:
-        return
-    if body == b"\x00too-large":
-        await _send_reply(send, endpoint.rpc_error(413, endpoint.INVALID_REQUEST, "request too large"))
-        return
     signature: bytes | None = None
+    declared: int | None = None
     for name, value in scope.get("headers", ()):
         if name == b"x-signature":
             signature = value
-            break
+        elif name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                declared = None
     client = scope.get("client")
-    outcome = endpoint.evaluate(body, signature, peer=client[0] if client else "")
+    peer = client[0] if client else ""
+    sb = envconfig.current().service_bus
+    verifier: signing.Verifier | None = None
+    if sb.secure_endpoint:
+        refusal = endpoint.unsigned_refusal(peer, declared or 0)
+        if refusal is None and not signature:
+            log.warning("inbound delivery rejected: missing X-Signature (body not read, from %s)", peer or "?")
+            refusal = endpoint.rpc_error(401, endpoint.UNAUTHORIZED, "missing or invalid X-Signature")
+        if refusal is not None:
+            await _send_reply(send, refusal, close=True)
+            return
+        verifier = signing.Verifier(sb.secret.get_secret_value())
+    body = await _read_body(receive, declared=declared, verifier=verifier, peer=peer)
+    if body is None:
+        return
+    if isinstance(body, Reply):
+        await _send_reply(send, body, close=True)
+        return
+    verified = verifier.matches(signature) if verifier is not None else None
+    outcome = endpoint.evaluate(body, signature, peer=peer, verified=verified)
     if isinstance(outcome, Reply):
         await _send_reply(send, outcome)
         return

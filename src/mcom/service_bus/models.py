@@ -124,3 +124,23 @@ class CronJobState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AppliedInbound(models.Model):
+    """A pruned inbound message, remembered so a replay of its exact body is not applied again.
+
+    Compact (a SHA-256 of the body, the topic, when it was received); written by the prune
+    job before it deletes the log row, kept for ``service_bus.replay_window_days``
+    (see :mod:`mcom.service_bus.replay`).
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    topic = models.CharField(max_length=128)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "mcom_applied_inbound"
+        indexes = [models.Index(fields=["received_at"], name="mcom_applied_received")]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.digest[:12]}"

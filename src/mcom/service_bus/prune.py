@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from mcom.service_bus import replay
 from mcom.service_bus.models import LoggedMessage
 
 log = logging.getLogger("mcom.service_bus.prune")
@@ -53,10 +54,14 @@ def prune(days: int | None = None) -> int:
         if not ids:
             break
         with transaction.atomic():
-            deleted, _ = LoggedMessage.objects.filter(pk__in=ids, status__in=LoggedMessage.FINISHED).delete()
+            doomed = LoggedMessage.objects.filter(pk__in=ids, status__in=LoggedMessage.FINISHED)
+            # inbound: remember what was applied, so a replay after pruning is recognised
+            replay.record(doomed.filter(direction=LoggedMessage.IN).values_list("topic", "payload", "created_at"))
+            deleted, _ = doomed.delete()
         total += deleted
-    if total:
-        log.info("pruned %d finished messages older than %d days", total, days)
+    forgotten = replay.prune_records()
+    if total or forgotten:
+        log.info("pruned %d finished messages older than %d days (%d replay records expired)", total, days, forgotten)
     return total
 
 

@@ -61,6 +61,7 @@ def register(*, source: str) -> Registration:
     incomplete, the inbound URL is unknown or the bus refuses/cannot be reached.
     """
     sb = envconfig.current().service_bus
+    envconfig.warn_short_secret(sb.secret.get_secret_value())
     topics = registry.topics()
     url = ""
     try:

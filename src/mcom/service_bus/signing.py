@@ -29,6 +29,25 @@ def verify(secret: str | bytes, body: bytes, header: str | bytes | None) -> bool
     """
     if not header or not secret:
         return False
-    expected = sign(secret, body).encode("ascii")
-    given = header if isinstance(header, bytes) else header.encode("utf-8", "replace")
-    return hmac.compare_digest(expected, given)
+    verifier = Verifier(secret)
+    verifier.update(body)
+    return verifier.matches(header)
+
+
+class Verifier:
+    """The HMAC of a body computed while it streams in (``update`` per chunk, then ``matches``)."""
+
+    def __init__(self, secret: str | bytes) -> None:
+        self._empty = not secret
+        self._mac = hmac.new(_key(secret), digestmod=hashlib.sha1)
+
+    def update(self, chunk: bytes) -> None:
+        self._mac.update(chunk)
+
+    def matches(self, header: str | bytes | None) -> bool:
+        """Like :func:`verify` for the bytes fed so far (constant-time; empty secret never valid)."""
+        if not header or self._empty:
+            return False
+        expected = (PREFIX + self._mac.hexdigest()).encode("ascii")
+        given = header if isinstance(header, bytes) else header.encode("utf-8", "replace")
+        return hmac.compare_digest(expected, given)

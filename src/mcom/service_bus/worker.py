@@ -41,7 +41,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -52,7 +52,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from mcom import envconfig
-from mcom.service_bus import inbox, registry
+from mcom.service_bus import inbox, registry, replay
 from mcom.service_bus.errors import InvalidPayload, MessageError, OmsError, PermanentError, RetryLater
 from mcom.service_bus.models import LoggedMessage as LM
 
@@ -331,7 +331,23 @@ class _ClaimLost(Exception):
     """Our lease was taken over by another worker: roll back, do not finish the row."""
 
 
-def _process_inbound(c: Claimed, queue: envconfig.QueueConfig) -> str | None:
+def _replayed(c: Claimed, attempts: int, replayed: Mapping[int, datetime]) -> bool:
+    """Finish ``c`` as ``ignored`` when its exact body was applied before and pruned since (replay)."""
+    before = replayed.get(c.id)
+    if before is None:
+        return False
+    done = timezone.now()
+    reason = f"replay of a message received {before.isoformat()} and applied then; not applied again"
+    with transaction.atomic():
+        _finish(c.id, c.token, status=LM.IGNORED, attempts=attempts, locked_until=None, updated_at=done,
+                processed_at=done, last_error=reason)
+    log.warning("inbound #%d %s: %s", c.id, c.topic, reason)
+    return True
+
+
+def _process_inbound(
+    c: Claimed, queue: envconfig.QueueConfig, replayed: Mapping[int, datetime] | None = None
+) -> str | None:
     """Run the handler of one claimed inbound row; returns the new status (None: claim lost).
 
     Success: the handler's writes and the ``complete`` update commit in one transaction, the
@@ -349,6 +365,8 @@ def _process_inbound(c: Claimed, queue: envconfig.QueueConfig) -> str | None:
         except ValueError as e:
             raise InvalidPayload(str(e)) from None
         message = registry.InboundMessage(c.id, c.topic, c.message_id, params, attempts, c.created_at)
+        if _replayed(c, attempts, replay.applied_among({c.id: c.payload}) if replayed is None else replayed):
+            return LM.IGNORED
         with transaction.atomic():
             with time_limit(queue.message_time_limit):
                 result = route.handler(message)
@@ -601,6 +619,7 @@ def tick(direction: str, limit: int | None = None) -> int:
         return sum(1 for status in _send_batch(batch, queue).values() if status is not None)
     done = 0
     failed_keys: set[str] = set()
+    replayed = replay.applied_among({c.id: c.payload for c in batch})  # one query per batch
     for i, c in enumerate(batch):
         if _stop.is_set():
             _release(batch[i:])
@@ -608,7 +627,7 @@ def tick(direction: str, limit: int | None = None) -> int:
         if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
             _release([c])
             continue
-        status = _process_inbound(c, queue)
+        status = _process_inbound(c, queue, replayed)
         if status is not None:
             done += 1
         if status != LM.COMPLETE:
