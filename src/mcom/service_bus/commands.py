@@ -88,11 +88,39 @@ def list_cmd(status: str | None, direction: str | None, limit: int) -> None:
 @click.option("--max-seconds", type=click.FloatRange(min=0.1), default=300.0, show_default=True)
 @needs_django
 def process_cmd(max_seconds: float) -> None:
-    """Process inbound and send outbound messages now, until nothing is due (SIGTERM stops cleanly)."""
-    from mcom.service_bus import worker
+    """Process inbound and send outbound messages now, until nothing is due (SIGTERM stops cleanly).
 
+    A lost database connection (restart, network) is waited out with backoff within MAX_SECONDS;
+    the claims of the interrupted pass expire with their lease.
+    """
+    import time
+
+    from django.db import DatabaseError
+
+    from mcom.service_bus import cron, worker
+
+    deadline = time.monotonic() + max_seconds
+    outage = cron.Outage("oms:queue:process")
+    n = 0
     with worker.stop_on_signals():
-        n = worker.run_until_idle(max_seconds=max_seconds)
+        while True:
+            try:
+                n += worker.run_until_idle(max_seconds=max(deadline - time.monotonic(), 0.1))
+                outage.recovered()
+                break
+            except DatabaseError as e:
+                if not cron.is_connection_error(e):
+                    raise
+                wait = outage.failed(e)
+                if outage.failures == 1:
+                    click.echo("database unavailable; waiting for it to come back", err=True)
+                left = deadline - time.monotonic()
+                if left <= wait or worker.stop_requested():
+                    raise CommandError(f"database unavailable for {outage.failures} tries "
+                                       f"({type(e).__name__}); gave up after {max_seconds:g} s") from None
+                end = time.monotonic() + wait
+                while time.monotonic() < end and not worker.stop_requested():
+                    time.sleep(0.1)
     click.echo(f"Processed {n} message{'s' if n != 1 else ''}.")
 
 
