@@ -34,7 +34,7 @@ def logging_dict() -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "mcom.logconfig.RedactSecrets"}},
+        "filters": {"redact": {"()": "mcom.logconfig.RedactSecrets"}, "summarise": {"()": "mcom.logsummary.SummariseRepeats"}},
         "formatters": {"line": {"format": FORMAT}},
         "handlers": {
             "file": {
@@ -44,7 +44,7 @@ def logging_dict() -> dict[str, Any]:
                 "backupCount": 5,
                 "encoding": "utf-8",
                 "formatter": "line",
-                "filters": ["redact"],
+                "filters": ["summarise", "redact"],
             },
         },
         "loggers": {
