@@ -38,16 +38,15 @@ RESTART_MIN_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
 HEALTHY_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
-#: set by ``serve`` for its cron child: the pid the child must not outlive
-PARENT_ENV = "MCOM_SERVE_PID"
 
 
 @click.command("cron:run")
 @click.option("--force", is_flag=True, help="Run every job now, due or not")
 @click.option("--job", "only", help="Run only this job")
 @click.option("--loop", is_flag=True, help="Repeat every [cron] interval_seconds until stopped (used by serve)")
+@click.option("--parent-pid", type=int, hidden=True, help="Stop when this process (serve) dies")
 @needs_django
-def cron_run(force: bool, only: str | None, loop: bool) -> None:
+def cron_run(force: bool, only: str | None, loop: bool, parent_pid: int | None) -> None:
     """One pass of every due cron job (safe when two passes overlap)."""
     from django.db import DatabaseError
 
@@ -58,7 +57,7 @@ def cron_run(force: bool, only: str | None, loop: bool) -> None:
         raise CommandError(f"unknown or disabled cron job {only!r}")
     outage = cron.Outage("cron worker")
     with worker.stop_on_signals():
-        _die_with_parent()
+        _die_with_parent(parent_pid)
         while True:
             started = time.monotonic()
             try:
@@ -93,16 +92,15 @@ def _sleep(seconds: float, stop: Callable[[], bool]) -> None:
         time.sleep(min(0.1, max(end - time.monotonic(), 0)))
 
 
-def _die_with_parent() -> None:
-    """In a child started by ``serve`` (``MCOM_SERVE_PID``): get SIGTERM when ``serve`` dies (Linux)."""
-    parent = os.environ.pop(PARENT_ENV, "")
+def _die_with_parent(parent: int | None) -> None:
+    """In a child started by ``serve`` (``--parent-pid``): get SIGTERM when ``serve`` dies (Linux)."""
     if not parent or not sys.platform.startswith("linux"):
         return
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         return  # serve's own cleanup still stops the child
-    if str(os.getppid()) != parent:  # serve died before prctl took effect
+    if os.getppid() != parent:  # serve died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -131,8 +129,8 @@ class CronSupervisor:
         return self._proc.pid if self._proc is not None else None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, PARENT_ENV: str(os.getpid())}
-        return subprocess.Popen([sys.executable, "-m", "mcom.cli.main", "cron:run", "--loop"], env=env)
+        return subprocess.Popen([sys.executable, "-m", "mcom.cli.main", "cron:run", "--loop",
+                                 "--parent-pid", str(os.getpid())], env=dict(os.environ))
 
     def start(self) -> CronSupervisor:
         with self._lock:
