@@ -85,10 +85,12 @@ def test_serve_restarts_its_killed_cron_worker_and_nothing_is_lost_or_doubled(
     sent = creates_at_sandbox(wired.sandbox.api)
     at_oms = [o["id"] for o in wired.sandbox.api.orders()]
     resent = len(sent) - len(set(sent))
-    stuck = LoggedMessage.objects.exclude(status=LoggedMessage.COMPLETE).count()
+    open_rows = list(LoggedMessage.objects.exclude(status=LoggedMessage.COMPLETE).values_list(
+        "direction", "topic", "status", "last_error"))
+    stuck = len(open_rows)
     print(f"serve kill -9 loop: rounds {n_rounds}, kills {kills}, inbound {len(ids)}, lost {lost}, "
           f"duplicated {duplicated}, orders {len(orders)}, at the OMS {len(at_oms)} ({len(set(at_oms))} distinct), "
-          f"creates sent {len(sent)}, re-sent {resent} (≤ {BATCH} per kill allowed), stuck {stuck}")
+          f"creates sent {len(sent)}, re-sent {resent} (≤ {BATCH} per kill allowed), not complete {stuck} {open_rows}")
     assert lost == 0 and duplicated == 0
     assert sorted(at_oms) == sorted(o.increment_id for o in orders)  # each order created once at the OMS
     assert resent <= BATCH * kills
