@@ -93,7 +93,8 @@ def logging_dict() -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"redact": {"()": "mcom.logconfig.RedactSecrets"},
-                    "quiet_4xx": {"()": "mcom.logconfig.QuietClientErrors"}},
+                    "quiet_4xx": {"()": "mcom.logconfig.QuietClientErrors"},
+                    "summarise": {"()": "mcom.logsummary.SummariseRepeats"}},
         "formatters": {"line": _formatter()},
         "handlers": {
             "file": {
@@ -103,7 +104,7 @@ def logging_dict() -> dict[str, Any]:
                 "backupCount": 5,
                 "encoding": "utf-8",
                 "formatter": "line",
-                "filters": ["quiet_4xx", "redact"],
+                "filters": ["quiet_4xx", "summarise", "redact"],
             },
         },
         "loggers": {

@@ -113,7 +113,6 @@ def test_unsigned_when_sign_requests_is_off(bus: FakeBus, env: Any) -> None:
         (200, b'{"jsonrpc":"2.0","id":1,"result":null}', None),
         (200, b'{"id":1,"result":null,"error":""}', None),
         (200, b"[]", []),
-        (200, b"", None),
         (201, b'{"items":[1]}', {"items": [1]}),
         (200, b'{"jsonrpc":"2.0","id":"other","result":{"total":3}}', {"total": 3}),
     ],

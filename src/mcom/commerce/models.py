@@ -191,6 +191,8 @@ class Order(models.Model):
     status = models.CharField(max_length=64, default="pending", db_index=True)
     oms_status = models.CharField(max_length=64, blank=True, help_text="last status code sent by the OMS, verbatim")
     oms_status_reason = models.CharField(max_length=64, blank=True)
+    oms_status_date = models.DateTimeField(
+        null=True, blank=True, help_text="date of the newest OMS state applied (update status_date, shipment date)")
     payment_method = models.CharField(max_length=64, default="checkmo")
     payment_authorized = models.BooleanField(default=False)
     payment_transaction_id = models.CharField(max_length=128, blank=True)

@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from django.db import connection, transaction
@@ -229,6 +229,56 @@ def _fail(order: Order, reason: str, now: datetime) -> None:
     )
 
 
+def poison_reason(error: BaseException) -> str:
+    """One line saying why an order cannot be read, mapped or queued (stored on the order)."""
+    if isinstance(error, InvalidOperation):
+        return ("order cannot be read back: a stored amount or quantity has more digits than its column holds "
+                f"({type(error).__name__})")
+    text = " ".join(str(error).split()) or "no detail"
+    return f"order cannot be exported: {type(error).__name__}: {text}"[:2000]
+
+
+def _fail_alone(order_id: int, reason: str) -> str:
+    """Mark one order ``failed`` with ``reason`` without reading it back (its row may not be readable).
+
+    Returns its increment id ("" when it is gone or no longer exportable).
+    """
+    row = Order.objects.filter(pk=order_id, oms_export_state__in=EXPORTABLE).values_list(
+        "increment_id", "oms_export_attempts").first()
+    if row is None:
+        return ""
+    increment_id, attempts = row
+    Order.objects.filter(pk=order_id, oms_export_state__in=EXPORTABLE).update(
+        oms_export_state=Order.EXPORT_FAILED, oms_export_attempts=attempts + 1, oms_export_error=reason[:2000],
+        oms_next_attempt_at=timezone.now() + retry_delay(attempts + 1),
+    )
+    return str(increment_id)
+
+
+def _queue_isolated(ids: Sequence[int], rules: Mapping[int, StoreRules], pset: plugins.PluginSet,
+                    result: QueueResult) -> None:
+    """Queue a batch; when it fails as a whole (an order cannot be read back, a value does not fit the
+    message log…), queue its orders one by one so that only the poison order fails, with its reason."""
+    try:
+        _queue_batch(ids, rules, pset, result)
+        return
+    except _Raced:
+        log.info("order export batch raced with another exporter; left for the next pass")
+        return
+    except Exception as e:  # noqa: BLE001 - find the poison order(s) one by one below
+        if len(ids) == 1:
+            reason = poison_reason(e)
+            increment_id = _fail_alone(ids[0], reason)
+            log.warning("order %s not exported: %s", increment_id or f"#{ids[0]}", reason)
+            if increment_id:
+                result.failed.append((increment_id, reason))
+            return
+        log.warning("order export batch of %d failed (%s); exporting its orders one by one", len(ids),
+                    poison_reason(e))
+    for order_id in ids:
+        _queue_isolated([order_id], rules, pset, result)
+
+
 def _queue_batch(ids: Sequence[int], rules: Mapping[int, StoreRules], pset: plugins.PluginSet,
                  result: QueueResult) -> None:
     now = timezone.now()
@@ -271,6 +321,12 @@ def _queue_batch(ids: Sequence[int], rules: Mapping[int, StoreRules], pset: plug
                 _fail(order, str(e), now)
                 batch_result.failed.append((order.increment_id, str(e)))
                 continue
+            except Exception as e:  # noqa: BLE001 - a mapper/plugin bug on one order fails that order alone
+                reason = poison_reason(e)
+                log.warning("order %s not exported: %s", order.increment_id, reason)
+                _fail(order, reason, now)
+                batch_result.failed.append((order.increment_id, reason))
+                continue
             to_send.append((order, outbox.OutboxItem(spec.to_params(), entity_key=key)))
         if to_send:
             log_ids = outbox.enqueue_many(methods.ORDER_CREATE, [item for _, item in to_send])
@@ -293,8 +349,8 @@ def queue_orders(*, limit: int | None = None, order_ids: Sequence[int] | None = 
     """One export pass: mark stores without channel, then map + enqueue the eligible orders (oldest first).
 
     ``limit`` caps the number of orders considered; ``order_ids`` restricts to those orders;
-    ``due_only=False`` ignores the retry schedule. Mapping/plugin failures mark the order ``failed``
-    (never raise). A batch that races with another exporter is rolled back and left for the next pass.
+    ``due_only=False`` ignores the retry schedule. An order that cannot be read back, mapped or
+    queued is marked ``failed`` with its reason, alone; the rest of the pass proceeds (never raises). A batch that races with another exporter is rolled back and left for the next pass.
     Idempotent: an order is never queued twice.
     """
     result = QueueResult()
@@ -310,10 +366,7 @@ def queue_orders(*, limit: int | None = None, order_ids: Sequence[int] | None = 
         return result
     pset = plugins.current()
     for batch in _chunks(ids, BATCH_SIZE):
-        try:
-            _queue_batch(batch, rules, pset, result)
-        except _Raced:
-            log.info("order export batch raced with another exporter; left for the next pass")
+        _queue_isolated(batch, rules, pset, result)
     return result
 
 

@@ -103,17 +103,43 @@ def _cancelled_units(line: Any) -> Decimal:
     return ZERO
 
 
+def _stale(order: Order, dated: datetime | None, what: str) -> dict[str, Any] | None:
+    """The handler result for a message older than the state applied to ``order``, else None."""
+    if dated is None or order.oms_status_date is None or dated >= order.oms_status_date:
+        return None
+    log.info("order %s: %s dated %s is older than the applied state (%s); skipped as stale",
+             order.increment_id, what, dated.isoformat(), order.oms_status_date.isoformat())
+    return {"order": order.increment_id, "result": "stale", "stale": True, "date": dated.isoformat(),
+            "applied_date": order.oms_status_date.isoformat()}
+
+
+def _advance_date(order: Order, dated: datetime | None) -> list[str]:
+    """Remember ``dated`` as the newest applied state date of ``order``; the fields to save."""
+    if dated is None or (order.oms_status_date is not None and dated <= order.oms_status_date):
+        return []
+    order.oms_status_date = dated
+    return ["oms_status_date"]
+
+
 def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
     """``order_management.updated``: OMS status (verbatim in ``oms_status``) → state/status, line statuses,
     cancelled quantities, a history comment when the status changed.
+
+    State-based, applied only forward: an update whose ``status_date`` is older than the newest state
+    applied to the order (``Order.oms_status_date``: updates and shipments) changes nothing and returns
+    ``result: stale``. An update without a readable date is applied.
 
     Raises RetryLater (order or line not known yet), PermanentError (order cannot be indexed). Idempotent:
     the same update again changes nothing and adds no comment. An unknown status code is kept verbatim and
     leaves the state unchanged.
     """
     now = timezone.now()
+    dated = parse_datetime(update.status_date)
     with transaction.atomic():
         order = _locked_order(update.order_id)
+        stale = _stale(order, dated, "status update")
+        if stale is not None:
+            return stale
         items = _items(order)
         index = _index(order, items)
         per_item: dict[int, list[Any]] = defaultdict(list)
@@ -140,7 +166,7 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
                 item.oms_status, item.oms_status_reason, item.qty_canceled = status, reason, cancelled
                 item.save(update_fields=["oms_status", "oms_status_reason", "qty_canceled"])
                 changed_items += 1
-        fields = _mark_known_to_oms(order, now)
+        fields = _mark_known_to_oms(order, now) + _advance_date(order, dated)
         change = mappers.map_order_status(update.status, update.status_reason) if update.status else None
         status_changed = bool(update.status) and (order.oms_status, order.oms_status_reason) != (
             update.status[:64], update.status_reason[:64])
@@ -234,7 +260,10 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
     """``customer_shipment_done``: a commerce shipment with items and tracking; the order follows
     (complete when every shippable item is shipped or cancelled, else processing).
 
-    Partial shipments add up. Idempotent on the shipment's identity (:func:`shipment_dedupe_key`,
+    Partial shipments add up. A shipment is a fact, so its items are always recorded; the order state it
+    implies is applied only forward: a shipment dated before the newest state applied to the order
+    (``Order.oms_status_date``) leaves the state as it is and its result says ``stale``.
+    Idempotent on the shipment's identity (:func:`shipment_dedupe_key`,
     ``Shipment.dedupe_key`` unique): a repeat returns ``duplicate``. Raises RetryLater (order or line
     not known yet), InvalidPayload (ships no goods line).
     """
@@ -286,7 +315,10 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
             for i in shippable
         )
         fields = _mark_known_to_oms(order, now)
-        if order.state not in (Order.STATE_CANCELED, Order.STATE_CLOSED):
+        dated = parse_datetime(shipment.shipment_date)
+        stale = _stale(order, dated, "shipment")
+        if stale is None and order.state not in (Order.STATE_CANCELED, Order.STATE_CLOSED):
+            fields += _advance_date(order, dated)
             state = Order.STATE_COMPLETE if done else Order.STATE_PROCESSING
             if (order.state, order.status) != (state, mappers.STATE_STATUS[state]):
                 order.state, order.status = state, mappers.STATE_STATUS[state]
@@ -302,8 +334,11 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
         _history(order, comment)
     log.info("shipment %s of order %s applied: %s%s", record.oms_shipment_id or record.pk, order.increment_id, shipped,
              f" ({tracking})" if tracking else "")
-    return {"order": order.increment_id, "shipment": record.pk, "items": len(rows), "complete": done,
-            "duplicate": False}
+    out: dict[str, Any] = {"order": order.increment_id, "shipment": record.pk, "items": len(rows), "complete": done,
+                           "duplicate": False}
+    if stale is not None:  # the goods shipped (recorded), but the order state is newer than this shipment
+        out.update(result="stale", stale=True, date=stale["date"], applied_date=stale["applied_date"])
+    return out
 
 
 TRACKING_LINKS: dict[str, str] = {

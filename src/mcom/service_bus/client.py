@@ -17,9 +17,10 @@ kind        path                    use
 =========== ======================= =====================================================
 
 Leniency (§2): a result of ``[]``/``{}``/``null`` is success without data; ``"error": ""`` is no
-error; a 2xx body that is no JSON-RPC envelope is returned as the result; an empty 2xx body is
-``None``; HTTP 404 means "method not routed". Failures raise the tree in
-:mod:`mcom.service_bus.errors` (``OmsError`` and subclasses, each naming the method).
+error; a parseable 2xx body that is no JSON-RPC envelope is returned as the result; HTTP 404 means
+"method not routed". An empty or unparseable 2xx body is an *unknown outcome*, never a success.
+Failures raise the tree in :mod:`mcom.service_bus.errors` (``OmsError`` and subclasses, each
+naming the method); :func:`interpret` holds the one table that classifies answers.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from mcom.service_bus.errors import (
     OmsRejected,
     OmsRpcError,
     OmsUnavailable,
+    OmsUnknownOutcome,
+    names_missing_handler,
 )
 from mcom.service_bus.models import LoggedMessage
 from mcom.service_bus.oauth import ClientCredentialsAuth, TokenFileCache, cache_file_for
@@ -55,6 +58,7 @@ __all__ = [
     "OmsRejected",
     "OmsRpcError",
     "OmsUnavailable",
+    "OmsUnknownOutcome",
     "get_client",
     "reset_client",
 ]
@@ -79,8 +83,44 @@ def _error_text(err: Any) -> tuple[int, str, Any]:
     return -32000, str(err), None
 
 
+def _rpc_error(method: str, err: Any, status: int) -> OmsRpcError:
+    code, message, extra = _error_text(err)
+    if code == -32601 or (-32099 <= code <= -32000 and names_missing_handler(message)):
+        return OmsMethodNotRouted(method, f"JSON-RPC error {code}: {message}")
+    error = OmsRpcError(method, code, message, extra)
+    if 400 <= status < 500:
+        error.retryable = False  # a 4xx answer (401/408/429 are handled before) is a refusal
+    return error
+
+
 def interpret(method: str, response: httpx.Response) -> Any:
-    """Turn an HTTP answer into the call's result or raise the matching ``OmsError``."""
+    """Turn an HTTP answer into the call's result or raise the matching ``OmsError``.
+
+    The one table that classifies OMS answers (first match wins):
+
+    ======================================================== ==================== =============
+    answer                                                   error                 outcome
+    ======================================================== ==================== =============
+    HTTP 404                                                 OmsMethodNotRouted    permanent
+    HTTP 401 (after one token refresh)                       OmsAuthError          transient
+    HTTP 408, 429, 5xx                                       OmsUnavailable        transient
+    JSON-RPC error -32601, or -32000…-32099 "handler not     OmsMethodNotRouted    permanent
+    found"-like
+    JSON-RPC error -32700/-32600/-32602                      OmsRpcError           permanent
+    JSON-RPC error in any other HTTP 4xx answer              OmsRpcError           permanent
+    other JSON-RPC error codes (HTTP 2xx)                    OmsRpcError           transient
+    other HTTP 4xx                                           OmsRejected           permanent
+    2xx envelope with ``result`` (``[]``/``{}``/``null``     —                     success
+    included; ``"error": ""`` is no error)
+    2xx parseable JSON that is no envelope (mom-mock's       —                     success
+    ``/events`` answers ``[]``)
+    2xx empty body, unparseable body, or an envelope         OmsUnknownOutcome     unknown
+    (``jsonrpc`` member) with neither ``result`` nor
+    ``error``
+    ======================================================== ==================== =============
+
+    Transport failures (connect, timeout) raise ``OmsUnavailable`` in :meth:`OmsClient.send`.
+    """
     status = response.status_code
     body = response.content
     if status == 404:
@@ -97,22 +137,22 @@ def interpret(method: str, response: httpx.Response) -> Any:
             parsed = True
         except ValueError:
             parsed = False
-    is_envelope = isinstance(data, dict) and ("result" in data or "error" in data)
-    if is_envelope:
+    has_member = isinstance(data, dict) and ("result" in data or "error" in data)
+    if has_member:
         err = data.get("error")
         if err not in (None, "", {}, []):
-            code, message, extra = _error_text(err)
-            if code == -32601:
-                raise OmsMethodNotRouted(method, message)
-            raise OmsRpcError(method, code, message, extra)
+            raise _rpc_error(method, err, status)
     if status >= 400:
         raise OmsRejected(method, f"the bus answered HTTP {status}", status=status)
-    if is_envelope:
+    if has_member:
         return data.get("result")
     if not parsed:
-        if body.strip():
-            log.warning("%s: 2xx answer is not JSON (%d bytes); treated as accepted", method, len(body))
-        return None
+        what = "an empty body" if not body.strip() else f"a body that is not JSON ({len(body)} bytes)"
+        raise OmsUnknownOutcome(method, f"HTTP {status} with {what}: unknown outcome, not recorded as delivered")
+    if isinstance(data, dict) and "jsonrpc" in data:
+        raise OmsUnknownOutcome(
+            method, f"HTTP {status} with a JSON-RPC envelope without result or error: unknown outcome, "
+                    "not recorded as delivered")
     return data
 
 

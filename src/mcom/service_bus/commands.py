@@ -88,18 +88,46 @@ def list_cmd(status: str | None, direction: str | None, limit: int) -> None:
 @click.option("--max-seconds", type=click.FloatRange(min=0.1), default=300.0, show_default=True)
 @needs_django
 def process_cmd(max_seconds: float) -> None:
-    """Process inbound and send outbound messages now, until nothing is due; SIGTERM stops cleanly.
+    """Process inbound and send outbound messages now, until nothing is due (SIGTERM stops cleanly).
 
     While the integration is disabled only inbound messages are processed; outbound ones wait.
-    """
-    from mcom.service_bus import integration, worker
 
+    A lost database connection (restart, network) is waited out with backoff within MAX_SECONDS;
+    the claims of the interrupted pass expire with their lease.
+    """
+    import time
+
+    from django.db import DatabaseError
+
+    from mcom.service_bus import cron, integration, worker
+
+    deadline = time.monotonic() + max_seconds
+    outage = cron.Outage("oms:queue:process")
+    n = 0
     with worker.stop_on_signals():
-        if integration.enabled():
-            n = worker.run_until_idle(max_seconds=max_seconds)
-        else:
-            click.echo("The integration is disabled: outbound messages stay queued (oms:integration:enable).")
-            n = worker.process_inbound(max_seconds=max_seconds)
+        while True:
+            try:
+                left_s = max(deadline - time.monotonic(), 0.1)
+                if integration.enabled():
+                    n += worker.run_until_idle(max_seconds=left_s)
+                else:
+                    click.echo("The integration is disabled: outbound messages stay queued (oms:integration:enable).")
+                    n += worker.process_inbound(max_seconds=left_s)
+                outage.recovered()
+                break
+            except DatabaseError as e:
+                if not cron.is_connection_error(e):
+                    raise
+                wait = outage.failed(e)
+                if outage.failures == 1:
+                    click.echo("database unavailable; waiting for it to come back", err=True)
+                left = deadline - time.monotonic()
+                if left <= wait or worker.stop_requested():
+                    raise CommandError(f"database unavailable for {outage.failures} tries "
+                                       f"({type(e).__name__}); gave up after {max_seconds:g} s") from None
+                end = time.monotonic() + wait
+                while time.monotonic() < end and not worker.stop_requested():
+                    time.sleep(0.1)
     click.echo(f"Processed {n} message{'s' if n != 1 else ''}.")
 
 
