@@ -49,8 +49,10 @@ from mcom.commerce.models import (
 from mcom.sales import mappers, plugins
 from mcom.sales.mappers import MappingError
 from mcom.sales.plugins import PluginError
+from mcom.service_bus import log as message_log
 from mcom.service_bus import methods, outbox
 from mcom.service_bus.models import LoggedMessage
+from mcom.service_bus.retry import RetryPolicy
 
 log = logging.getLogger("mcom.sales")
 
@@ -73,9 +75,13 @@ def entity_key(increment_id: str) -> str:
     return f"order:{increment_id}"
 
 
+#: cron retries a failed export for as long as the order stays exportable: 30 s, 60 s, 120 s … capped at one hour
+EXPORT_RETRY = RetryPolicy(RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
+
+
 def retry_delay(attempts: int) -> timedelta:
-    """Backoff before cron retries a failed export: 30 s, 60 s, 120 s … capped at one hour."""
-    return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
+    """Backoff before cron retries a failed export (:data:`EXPORT_RETRY`)."""
+    return EXPORT_RETRY.delay(attempts)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -243,10 +249,7 @@ def _queue_batch(ids: Sequence[int], rules: Mapping[int, StoreRules], pset: plug
             known[key].add(status)
         # A create the worker gave up on (``error``) would hold back a new one of the same entity:
         # the new message supersedes it.
-        LoggedMessage.objects.filter(
-            direction=LoggedMessage.OUT, topic=methods.ORDER_CREATE, entity_key__in=list(keys),
-            status=LoggedMessage.ERROR,
-        ).update(status=LoggedMessage.IGNORED, updated_at=now)
+        message_log.supersede(LoggedMessage.OUT, methods.ORDER_CREATE, list(keys))
         queued: list[int] = []
         to_send: list[tuple[Order, outbox.OutboxItem]] = []
         batch_result = QueueResult()
