@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from mcom import envconfig, instance
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "mcom.postsales",
     "mcom.adminui",
 ]
+if os.environ.get("MCOM_TEST_HANDLERS"):  # a subprocess under test: mcom.testing installs its handlers
+    INSTALLED_APPS.append("mcom.testing.apps.TestingConfig")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
