@@ -53,3 +53,14 @@ def test_the_service_bus_imports_no_connector_module() -> None:
 def test_the_service_bus_reads_no_store_config_but_for_the_registration_url() -> None:
     found = {path.name for path in _files("service_bus") if "mcom.commerce.config" in _imports(path)}
     assert found <= {"registration.py"}  # web/base_url fallback of the inbound URL (owned with registration)
+
+
+def test_the_served_ingest_path_imports_before_django_is_set_up() -> None:
+    """``mcom.asgi`` imports the ingest handler before ``get_asgi_application()`` sets Django up."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = "import mcom.service_bus.ingest, mcom.service_bus.endpoint, django.apps as a; assert not a.apps.ready"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)

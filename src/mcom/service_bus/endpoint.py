@@ -34,7 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from mcom import envconfig
 from mcom.service_bus import registry, signing
-from mcom.service_bus.log import InboundRow
+from mcom.service_bus.rows import InboundRow
 
 log = logging.getLogger("mcom.service_bus.endpoint")
 

@@ -19,14 +19,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcom.service_bus import endpoint
 from mcom.service_bus.endpoint import Reply
-from mcom.service_bus.log import InboundRow, PostgresStore, RawStore, SqliteStore, store_for
+from mcom.service_bus.rows import InboundRow
 
-__all__ = ["GroupCommitWriter", "PersistError", "PostgresStore", "SqliteStore", "close_writers", "get_writer", "mount",
-           "store_for"]
+if TYPE_CHECKING:
+    from mcom.service_bus.log import RawStore
 
 log = logging.getLogger("mcom.service_bus.ingest")
 
@@ -141,6 +141,8 @@ def get_writer() -> GroupCommitWriter:
     with _Writers.lock:
         if _Writers.writer is None:
             from django.db import connections
+
+            from mcom.service_bus.log import store_for
 
             _Writers.writer = GroupCommitWriter(store_for(dict(connections["default"].settings_dict)))
         return _Writers.writer

@@ -35,7 +35,6 @@ State machine (``new``/``retry`` → ``processing`` → ``complete``/``retry``/`
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +48,7 @@ from django.utils import timezone
 from mcom.service_bus.models import Direction, Status
 from mcom.service_bus.models import LoggedMessage as LM
 from mcom.service_bus.retry import Decision
+from mcom.service_bus.rows import InboundRow, variant_id
 
 TABLE: str = LM._meta.db_table
 #: every column but the id, in model order (what an insert writes)
@@ -115,26 +115,6 @@ def result_json(result: Any) -> str:
 
 
 # ================================================================================== inbound
-
-
-@dataclass(frozen=True)
-class InboundRow:
-    """The values of one inbound row (the rest are the defaults of a new message)."""
-
-    topic: str
-    message_id: str
-    entity_key: str
-    payload: str  # the exact received body (the whole envelope)
-
-
-def variant_id(message_id: str, payload: str) -> str:
-    """The id under which a *different* body re-using an already stored id is kept.
-
-    Some bus versions send every delivery with the same id: same id + different body is a new
-    message, not a re-delivery.
-    """
-    digest = hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]  # noqa: S324 - identity, not security
-    return f"{message_id[:40]}#{digest}"
 
 
 def _inbound_params(row: InboundRow, message_id: str, now: Any) -> tuple[Any, ...]:
