@@ -46,7 +46,7 @@ from mcom.commerce.models import (
     Product,
     Store,
 )
-from mcom.sales import mappers, plugins
+from mcom.sales import mappers, messages, plugins
 from mcom.sales.mappers import MappingError
 from mcom.sales.plugins import PluginError
 from mcom.service_bus import log as message_log
@@ -72,7 +72,7 @@ ZERO = Decimal("0")
 
 def entity_key(increment_id: str) -> str:
     """The message-log key of everything about one order (outbound create, inbound updates)."""
-    return f"order:{increment_id}"
+    return messages.order_key(increment_id)
 
 
 #: cron retries a failed export for as long as the order stays exportable: 30 s, 60 s, 120 s … capped at one hour
