@@ -25,6 +25,11 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 
 from mcom.service_bus.errors import InvalidPayload
 
+#: money travels with two decimals
+CENT = Decimal("0.01")
+#: the id of an order's shipping line (the last line of an exported order)
+SHIPPING_LINE_ID = "SHIPPING"
+
 # --------------------------------------------------------------------------------- outbound
 
 

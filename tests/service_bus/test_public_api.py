@@ -64,3 +64,8 @@ def test_the_served_ingest_path_imports_before_django_is_set_up() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     code = "import mcom.service_bus.ingest, mcom.service_bus.endpoint, django.apps as a; assert not a.apps.ready"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+
+
+def test_post_sales_does_not_reach_into_the_sales_module() -> None:
+    found = [f"{p.relative_to(SRC)}: {n}" for p in _files("postsales") for n in _imports(p) if n.startswith("mcom.sales")]
+    assert found == []

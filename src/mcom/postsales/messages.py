@@ -172,6 +172,11 @@ class ReturnUpdate(_In):
     custom_attributes: Attributes = Field(default_factory=list)
 
     @property
+    def entity_key(self) -> str:
+        """``order:<order_id>``: processed in order with the order's other messages."""
+        return f"order:{self.order_id}"
+
+    @property
     def request_id(self) -> str | None:
         return attribute(self.custom_attributes, REQUEST_ID_ATTRIBUTE)
 
@@ -216,6 +221,11 @@ class RefundUpdate(_In):
     status: StatusField
     lines: list[RefundLine] = Field(default_factory=list)
     custom_attributes: Attributes = Field(default_factory=list)
+
+    @property
+    def entity_key(self) -> str:
+        """``order:<order_id>``: processed in order with the order's other messages."""
+        return f"order:{self.order_id}"
 
     @field_validator("status")
     @classmethod

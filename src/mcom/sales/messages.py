@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, field_
 
 from mcom.service_bus.errors import InvalidPayload as InvalidPayload
 from mcom.wire import (
+    CENT,
     CustomAttribute,
     InboundModel,
     LineNumber,
@@ -36,8 +37,6 @@ from mcom.wire import (
     parse,
 )
 
-CENT = Decimal("0.01")
-
 # Vocabulary (oms-protocol.md §9)
 PHYSICAL = "PHYSICAL"
 SERVICE = "SERVICE"
@@ -49,7 +48,6 @@ FRONTEND = "FRONTEND"
 ANONYMOUS = "anonymous"
 TAX_VAT = "VAT"
 TAX_NONE = "NO TAX"
-SHIPPING_LINE_ID = "SHIPPING"
 
 
 def money(value: Decimal) -> float:
