@@ -2,7 +2,7 @@
 
 What the OMS tells about an order afterwards is applied by :mod:`mcom.sales.lifecycle`.
 
-Export rules (design.md §6, the seed guide):
+Export rules:
 
 - An order is exported when its payment is authorized, its status is in
   ``mcom/orders/export_statuses`` of its store (default ``pending``) and its store has a
