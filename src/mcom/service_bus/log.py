@@ -625,25 +625,24 @@ def _in_flight(msg: LM, now: datetime) -> bool:
     return msg.status == Status.PROCESSING and msg.locked_until is not None and msg.locked_until > now
 
 
+def _operator_change(log_id: int, **fields: Any) -> LM:
+    """An operator's change of message ``log_id`` (refused while a worker holds it)."""
+    with transaction.atomic():
+        msg = _get_for_update(log_id)
+        if _in_flight(msg, fields["updated_at"]):
+            raise ValueError(f"message #{log_id} is being processed right now")
+        for name, value in fields.items():
+            setattr(msg, name, value)
+        msg.save(update_fields=list(fields))
+    return msg
+
+
 def retry(log_id: int) -> LM:
     """Make message ``log_id`` due now (status ``retry``). Raises ``LookupError``/``ValueError`` (in flight)."""
     now = timezone.now()
-    with transaction.atomic():
-        msg = _get_for_update(log_id)
-        if _in_flight(msg, now):
-            raise ValueError(f"message #{log_id} is being processed right now")
-        msg.status, msg.next_attempt_at, msg.locked_until, msg.updated_at = Status.RETRY, now, None, now
-        msg.save(update_fields=["status", "next_attempt_at", "locked_until", "updated_at"])
-    return msg
+    return _operator_change(log_id, status=Status.RETRY, next_attempt_at=now, locked_until=None, updated_at=now)
 
 
 def ignore(log_id: int) -> LM:
     """Mark message ``log_id`` ``ignored`` (never processed; releases its entity). Raises like :func:`retry`."""
-    now = timezone.now()
-    with transaction.atomic():
-        msg = _get_for_update(log_id)
-        if _in_flight(msg, now):
-            raise ValueError(f"message #{log_id} is being processed right now")
-        msg.status, msg.locked_until, msg.updated_at = Status.IGNORED, None, now
-        msg.save(update_fields=["status", "locked_until", "updated_at"])
-    return msg
+    return _operator_change(log_id, status=Status.IGNORED, locked_until=None, updated_at=timezone.now())
