@@ -1,13 +1,12 @@
 """The message-log worker: processes inbound and sends outbound messages, in order, with retries.
 
 A tick (:func:`tick`) claims a batch of due rows of one direction and processes them in id
-order. Claiming is atomic: PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` under a transaction
-advisory lock (claims of one direction are serialized; they are short), SQLite a conditional
-``UPDATE`` inside ``BEGIN IMMEDIATE``. Eligible rows are found by scanning open rows in id order
-(partial index ``mcom_lmq_open``), so a claim costs O(rows scanned), never a per-row anti-join. A claimed row is ``processing`` with a lease
-(``locked_until``, config ``[queue] lease_seconds``) whose value is the claim's token: a worker
-that was killed leaves its rows to be taken over when the lease expires, and a worker only
-finishes a row whose token is still its own.
+order. Claiming and every status change are done by :mod:`mcom.service_bus.log` (the log's one
+writer: PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` under a transaction advisory lock, SQLite a
+conditional ``UPDATE``; open rows scanned in id order through the partial index ``mcom_lmq_open``).
+A claimed row is ``processing`` with a lease (``locked_until``, config ``[queue] lease_seconds``)
+whose value is the claim's token: a worker that was killed leaves its rows to be taken over when
+the lease expires, and a worker only finishes a row whose token is still its own.
 
 Per-entity order: a row is eligible only when no earlier row (lower id) with the same
 ``entity_key`` and direction is still open (``new``/``retry``/``processing``/``error``) — unless
@@ -28,9 +27,10 @@ once with ``on_failed(msg, error, will_retry)``. The lease is renewed for the re
 send is at-least-once by nature: a worker killed mid-batch leaves its sent-but-unrecorded
 messages to be sent again after the lease expires (message ids are stable; the OMS ignores
 duplicates).
-Failures: ``PermanentError``/non-retryable OMS errors → ``error`` at once; ``RetryLater``,
-retryable OMS errors, time limit and unexpected exceptions → ``retry`` after exponential
-backoff (``backoff_base_seconds * 2**(attempts-1)``, capped by ``backoff_max_seconds``) until
+Failures follow the :class:`~mcom.service_bus.retry.RetryPolicy` of ``[queue]``:
+``PermanentError``/non-retryable OMS errors → ``error`` at once; ``RetryLater``, retryable OMS
+errors, time limit and unexpected exceptions → ``retry`` after exponential backoff
+(``backoff_base_seconds * 2**(attempts-1)``, capped by ``backoff_max_seconds``) until
 ``max_attempts``, then ``error`` with the reason.
 """
 
