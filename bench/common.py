@@ -27,8 +27,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 METHOD = "mcom.bench.noop"
 SECRET = "bench-delivery-secret-0123456789abcdef"
-#: the benchmark database (dropped and recreated); ``MCOM_BENCH_PG_DB`` keeps parallel runs apart
-PG_DB = os.environ.get("MCOM_BENCH_PG_DB", "mcom_bench")
+#: the benchmark database (dropped and recreated); ``BENCH_PG_DB`` keeps parallel runs apart
+PG_DB = os.environ.get("BENCH_PG_DB", "mcom_bench")
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 
 
