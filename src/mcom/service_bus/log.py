@@ -356,7 +356,6 @@ class Claimed:
     payload: str
     attempts: int
     created_at: datetime
-    prev_status: str
     token: datetime  # the locked_until value written by the claim
 
 
@@ -369,18 +368,19 @@ SELECT id, entity_key, status, next_attempt_at, locked_until FROM {TABLE}
 WHERE direction = %s AND status IN ('new', 'retry', 'processing') AND id > %s
 ORDER BY id LIMIT %s
 """  # noqa: S608 - constants only (index mcom_lmq_open)
-_IDS_SQL = f"""
-SELECT id, entity_key, status, next_attempt_at, locked_until FROM {TABLE}
-WHERE direction = %s AND status IN ('new', 'retry', 'processing') AND id IN ({{ids}}) ORDER BY id
-"""  # noqa: S608
 _ERRORS_SQL = f"""
 SELECT entity_key, MIN(id) FROM {TABLE} WHERE direction = %s AND status = 'error' AND entity_key IN ({{keys}})
 GROUP BY entity_key
 """  # noqa: S608 (index mcom_lmq_error)
-_FIRST_OPEN_SQL = f"""
-SELECT entity_key, MIN(id) FROM {TABLE} WHERE direction = %s AND entity_key IN ({{keys}})
-  AND status IN ('new', 'retry', 'processing', 'error') GROUP BY entity_key
-"""  # noqa: S608
+_CLAIM_IDS_SQL = f"""
+UPDATE {TABLE} SET status = 'processing', locked_until = %s, updated_at = %s, attempts = attempts + %s
+WHERE direction = %s AND id IN ({{ids}})
+  AND ((status IN ('new', 'retry') AND next_attempt_at <= %s)
+       OR (status = 'processing' AND (locked_until IS NULL OR locked_until < %s)))
+  AND NOT EXISTS (SELECT 1 FROM {TABLE} e WHERE e.direction = {TABLE}.direction AND e.entity_key = {TABLE}.entity_key
+                  AND e.id < {TABLE}.id AND e.status IN ('new', 'retry', 'processing', 'error'))
+RETURNING {', '.join(CLAIM_FIELDS)}
+"""  # noqa: S608 - constants only: due rows of ``ids`` that are the first open row of their entity
 _CLAIMED_SQL = (f"SELECT {', '.join(CLAIM_FIELDS)} FROM {TABLE} WHERE id IN ({{ids}}) "  # noqa: S608
                 "AND status = 'processing' AND locked_until = %s ORDER BY id")
 if set(PENDING) != {"new", "retry", "processing"} or set(OPEN) != {*PENDING, "error"}:  # pragma: no cover
@@ -441,22 +441,45 @@ def _select(cur: Any, direction: str, limit: int, now: datetime) -> dict[int, tu
     return chosen
 
 
-def _select_ids(cur: Any, direction: str, ids: Sequence[int], now: datetime) -> dict[int, tuple[str, str]]:
-    """Of the rows ``ids``, those due that are the first open row of their entity."""
-    chosen: dict[int, tuple[str, str]] = {}
+def _claim_ids(cur: Any, direction: str, ids: Sequence[int], token: datetime, now: datetime, counted: int) -> list[Any]:
+    """Claim the due rows of ``ids`` that are the first open row of their entity: one conditional
+    ``UPDATE … RETURNING`` per chunk (a page of the catalog export costs one statement)."""
+    rows: list[Any] = []
     for start in range(0, len(ids), _IN_CHUNK):
         part = list(ids[start:start + _IN_CHUNK])
-        cur.execute(_IDS_SQL.format(ids=_marks(len(part))), [direction, *part])
-        rows = cur.fetchall()
-        keys = list({r[1] for r in rows})
-        if not keys:
-            continue
-        cur.execute(_FIRST_OPEN_SQL.format(keys=_marks(len(keys))), [direction, *keys])
-        first = {k: int(v) for k, v in cur.fetchall()}
-        for row_id, key, status, next_at, locked_until in rows:
-            if first.get(key) == row_id and _is_due(status, next_at, locked_until, now):
-                chosen[row_id] = (key, status)
-    return chosen
+        cur.execute(_CLAIM_IDS_SQL.format(ids=_marks(len(part))),
+                    [_dt(token), _dt(now), counted, direction, *part, _dt(now), _dt(now)])
+        rows += cur.fetchall()
+    return sorted(rows, key=lambda r: r[0])
+
+
+def _claim_due(cur: Any, direction: str, limit: int, token: datetime, now: datetime, counted: int,
+               pg: bool) -> list[Any]:
+    """Claim up to ``limit`` eligible rows of all due ones (:func:`_select`)."""
+    chosen = _select(cur, direction, limit, now)
+    if not chosen:
+        return []
+    if pg:
+        cur.execute(f"SELECT id FROM {TABLE} WHERE id IN ({_marks(len(chosen))}) ORDER BY id FOR UPDATE SKIP LOCKED",  # noqa: S608
+                    list(chosen))
+        locked = {r[0] for r in cur.fetchall()}
+        gone: set[str] = set()
+        for row_id in sorted(chosen):  # a row someone else holds keeps its entity's later rows back
+            key = chosen[row_id][0]
+            if row_id not in locked or key in gone:
+                gone.add(key)
+                del chosen[row_id]
+        if not chosen:
+            return []
+    claimed_ids = sorted(chosen)
+    marks = _marks(len(claimed_ids))
+    cur.execute(
+        f"UPDATE {TABLE} SET status = 'processing', locked_until = %s, updated_at = %s, attempts = attempts + %s "  # noqa: S608
+        f"WHERE id IN ({marks}) AND status IN ('new', 'retry', 'processing')",
+        [_dt(token), _dt(now), counted, *claimed_ids],
+    )
+    cur.execute(_CLAIMED_SQL.format(ids=marks), [*claimed_ids, _dt(token)])
+    return list(cur.fetchall())
 
 
 def claim(direction: str, limit: int, *, lease_seconds: float, ids: Sequence[int] | None = None) -> list[Claimed]:
@@ -465,40 +488,20 @@ def claim(direction: str, limit: int, *, lease_seconds: float, ids: Sequence[int
     ``lease_seconds``. Outbound: the claim counts the attempt (a send may happen any time after
     it; :func:`release` gives it back); inbound counts when the outcome is recorded."""
     pg = connection.vendor == "postgresql"
+    counted = 1 if direction == Direction.OUT else 0
     with transaction.atomic(), connection.cursor() as cur:
         if pg:  # claims of one direction are serialized (short); rows are locked with SKIP LOCKED
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK[direction]])
         now = timezone.now()
-        chosen = _select(cur, direction, limit, now) if ids is None else _select_ids(cur, direction, ids[:limit], now)
-        if not chosen:
-            return []
-        if pg:
-            cur.execute(f"SELECT id FROM {TABLE} WHERE id IN ({_marks(len(chosen))}) ORDER BY id FOR UPDATE SKIP LOCKED",  # noqa: S608
-                        list(chosen))
-            locked = {r[0] for r in cur.fetchall()}
-            gone: set[str] = set()
-            for row_id in sorted(chosen):  # a row someone else holds keeps its entity's later rows back
-                key = chosen[row_id][0]
-                if row_id not in locked or key in gone:
-                    gone.add(key)
-                    del chosen[row_id]
-            if not chosen:
-                return []
         token = now + timedelta(seconds=lease_seconds)
-        claimed_ids = sorted(chosen)
-        marks = _marks(len(claimed_ids))
-        counted = 1 if direction == Direction.OUT else 0
-        cur.execute(
-            f"UPDATE {TABLE} SET status = 'processing', locked_until = %s, updated_at = %s, attempts = attempts + %s "  # noqa: S608
-            f"WHERE id IN ({marks}) AND status IN ('new', 'retry', 'processing')",
-            [_dt(token), _dt(now), counted, *claimed_ids],
-        )
-        cur.execute(_CLAIMED_SQL.format(ids=marks), [*claimed_ids, _dt(token)])
-        rows = cur.fetchall()
+        if ids is not None:
+            rows = _claim_ids(cur, direction, ids[:limit], token, now, counted)
+        else:
+            rows = _claim_due(cur, direction, limit, token, now, counted, pg)
     return [
         Claimed(
             id=r[0], direction=r[1], topic=r[2], message_id=r[3], kind=r[4], entity_key=r[5], payload=r[6],
-            attempts=r[7] - counted, created_at=aware(r[8]) or now, prev_status=chosen[r[0]][1], token=token,
+            attempts=r[7] - counted, created_at=aware(r[8]) or now, token=token,
         )
         for r in rows
     ]

@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -58,6 +58,9 @@ from mcom.service_bus.errors import InvalidPayload, MessageError, OmsError, Perm
 from mcom.service_bus.log import Claimed, ClaimLost
 from mcom.service_bus.models import LoggedMessage as LM
 from mcom.service_bus.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from mcom.service_bus.client import OmsClient
 
 log = logging.getLogger("mcom.service_bus.worker")
 
@@ -283,8 +286,10 @@ def _record_failure(c: Claimed, token: datetime, message: registry.OutboundMessa
     return status
 
 
-def _send_one(c: Claimed, queue: envconfig.QueueConfig) -> tuple[registry.OutboundMessage, Any, BaseException | None]:
-    """Send one claimed outbound row: ``(message for the hooks, OMS result, error or None)``."""
+def _send_one(c: Claimed, queue: envconfig.QueueConfig,
+              client: OmsClient | None = None) -> tuple[registry.OutboundMessage, Any, BaseException | None]:
+    """Send one claimed outbound row (through ``client``, else the process's client): ``(message for
+    the hooks, OMS result, error or None)``."""
     from mcom.service_bus.client import get_client
 
     route = registry.outbound_route(c.topic)
@@ -298,7 +303,7 @@ def _send_one(c: Claimed, queue: envconfig.QueueConfig) -> tuple[registry.Outbou
             raise InvalidPayload("stored params are not a JSON object")
         params = loaded
         with time_limit(queue.message_time_limit):
-            result = get_client().send(kind, c.topic, params, message_id=c.message_id)
+            result = (client or get_client()).send(kind, c.topic, params, message_id=c.message_id)
     except (MessageError, OmsError) as e:
         error = e
     except ValueError as e:  # unknown kind, payload not JSON
@@ -308,6 +313,17 @@ def _send_one(c: Claimed, queue: envconfig.QueueConfig) -> tuple[registry.Outbou
     except envconfig.ConfigError as e:
         error = RetryLater(str(e))
     return registry.OutboundMessage(c.id, c.topic, c.message_id, c.entity_key, params, c.attempts + 1), result, error
+
+
+def _batch_client() -> OmsClient | None:
+    """The OMS client for one batch (None while ``[service_bus]`` is incomplete: each send then
+    fails with the reason and is retried)."""
+    from mcom.service_bus.client import get_client
+
+    try:
+        return get_client()
+    except envconfig.ConfigError:
+        return None
 
 
 def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig, *,
@@ -320,6 +336,7 @@ def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig, *,
     if not batch:
         return statuses
     token = batch[0].token  # one claim: one token for the whole batch (renewals keep it shared)
+    client = _batch_client()
     pending: list[_Sent] = []
     pending_keys: set[str] = set()
     failed_keys: set[str] = set()  # entities whose earlier row of this batch did not complete
@@ -356,7 +373,7 @@ def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig, *,
             statuses[c.id] = None
             failed_keys.add(c.entity_key)
             continue
-        message, result, error = _send_one(c, queue)
+        message, result, error = _send_one(c, queue, client)
         if error is None:
             streak = 0
             pending.append(_Sent(c, message, result))
