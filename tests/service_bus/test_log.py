@@ -155,3 +155,17 @@ def test_retry_policy_by_error_class_and_attempts() -> None:
     assert policy.after(RetryLater("later"), 3, now) == Decision("gave up after 3 attempts: RetryLater: later", None)
     assert policy.after(PermanentError("no"), 1, now) == Decision("PermanentError: no", None)
     assert RetryPolicy(30, 3600).after(RetryLater("x"), 1000, now).will_retry  # no limit
+
+
+def test_complete_many_with_repeated_results_is_all_or_nothing(bus: FakeBus, routes: Any) -> None:
+    from django.db import transaction
+
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(6)]
+    claimed = log.claim(LoggedMessage.OUT, 10, lease_seconds=LEASE)
+    LoggedMessage.objects.filter(pk=msgs[4].pk).update(locked_until=timezone.now() + timedelta(hours=1))  # taken over
+    with pytest.raises(log.ClaimLost), transaction.atomic():
+        log.complete_many([(c.id, []) for c in claimed], claimed[0].token)
+    assert [s for s, _ in _rows(*msgs)] == ["processing"] * 6
+    log.complete_many([(c.id, []) for c in claimed if c.id != msgs[4].pk], claimed[0].token)
+    assert [s for s, _ in _rows(*msgs)] == ["complete"] * 4 + ["processing", "complete"]
+    assert set(LoggedMessage.objects.filter(status="complete").values_list("result", flat=True)) == {"[]"}

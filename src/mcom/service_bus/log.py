@@ -536,16 +536,35 @@ _COMPLETE_SQL = (
 )
 
 
+_COMPLETE_IN_SQL = (
+    f"UPDATE {TABLE} SET status = '{Status.COMPLETE.value}', processed_at = %s, last_error = '', result = %s, "  # noqa: S608
+    "locked_until = NULL, updated_at = %s WHERE id IN ({ids}) AND status = 'processing' AND locked_until = %s"
+)
+
+
 def complete_many(done: Iterable[tuple[int, Any]], token: datetime) -> None:
-    """Mark claimed rows ``(id, result)`` of one claim ``complete`` in one ``executemany`` (the
-    caller's transaction). Raises :class:`ClaimLost` when any of them is no longer ours."""
+    """Mark claimed rows ``(id, result)`` of one claim ``complete`` (the caller's transaction): one
+    ``UPDATE … WHERE id IN`` per distinct result when results repeat (a page of products), else
+    one ``executemany``. Raises :class:`ClaimLost` when any of them is no longer ours."""
     now = _dt(timezone.now())
     tok = _dt(token)
-    rows = [(now, result_json(result), now, log_id, tok) for log_id, result in done]
+    by_result: dict[str, list[int]] = {}
+    for log_id, result in done:
+        by_result.setdefault(result_json(result), []).append(log_id)
+    total = sum(len(v) for v in by_result.values())
+    changed = 0
     with connection.cursor() as cur:
-        cur.executemany(_COMPLETE_SQL, rows)
-        if cur.rowcount != len(rows):
-            raise ClaimLost
+        if len(by_result) * 4 > total:
+            cur.executemany(_COMPLETE_SQL, [(now, res, now, log_id, tok) for res, ids in by_result.items() for log_id in ids])
+            changed = cur.rowcount
+        else:
+            for res, ids in by_result.items():
+                for start in range(0, len(ids), _IN_CHUNK):
+                    part = ids[start:start + _IN_CHUNK]
+                    cur.execute(_COMPLETE_IN_SQL.format(ids=_marks(len(part))), [now, res, now, *part, tok])
+                    changed += cur.rowcount
+    if changed != total:
+        raise ClaimLost
 
 
 def park_delivered(errors: Mapping[int, str]) -> None:
