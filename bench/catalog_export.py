@@ -7,8 +7,9 @@ Per database and catalog size, in a child process with a fresh database and a fr
 OMS running in its own process (real HTTP on loopback):
 
 - **connector**: ``catalog.services.run_export()`` — keyset pages of 500 products, each page
-  mapped, written to the message log (set-based), sent through the OMS client and recorded;
-  products/s over the whole export;
+  mapped, written to the message log (set-based), then sent by the worker
+  (``worker.send_messages``: claim, OMS client, set-based recording with the ``on_sent_many``
+  hook); products/s over the whole export;
 - **memory**: peak RSS sampled after every page, minus the RSS before the export (the export's
   own growth), for a small and a large catalog — it must not grow with the catalog size;
 - **baseline**, same run, another fresh sandbox: bare ``httpx.Client`` posts of the same

@@ -27,7 +27,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 METHOD = "mcom.bench.noop"
 SECRET = "bench-delivery-secret-0123456789abcdef"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/mcom_bench"
+#: the benchmark database (dropped and recreated); ``BENCH_PG_DB`` keeps parallel runs apart
+PG_DB = os.environ.get("BENCH_PG_DB", "mcom_bench")
+PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 
 
 # ------------------------------------------------------------------------ the bench route
@@ -69,7 +71,7 @@ class Instance:
 
 
 def make_instance(db: str) -> Instance:
-    """A fresh instance root with a migrated database (PostgreSQL: database ``mcom_bench`` recreated)."""
+    """A fresh instance root with a migrated database (PostgreSQL: database :data:`PG_DB` recreated)."""
     root = Path(tempfile.mkdtemp(prefix="mcom-bench-"))
     (root / "etc").mkdir()
     (root / "var" / "log").mkdir(parents=True)
@@ -77,8 +79,8 @@ def make_instance(db: str) -> Instance:
         import psycopg
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS mcom_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE mcom_bench")
+            conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{PG_DB}"')
         url = PG_URL
     else:
         url = "sqlite:///var/bench.sqlite3"

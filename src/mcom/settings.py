@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,8 @@ INSTALLED_APPS = [
     "mcom.observability",
     "axes",
 ]
+if os.environ.get("MCOM_TEST_HANDLERS"):  # a subprocess under test: mcom.testing installs its handlers
+    INSTALLED_APPS.append("mcom.testing.apps.TestingConfig")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

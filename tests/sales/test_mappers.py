@@ -272,7 +272,9 @@ def test_parse_shipment_done_reads_the_misspelled_id_and_rejects_empty() -> None
 def test_parse_order_update_is_lenient() -> None:
     update = messages.parse_order_update({"order": {"id": "7", "status": "complete", "lines": [
         {"id": 101, "line_number": "1", "status": "shipped", "quantity_cancelled": "0"}]}, "extra": 1})
-    assert update.lines[0] == messages.LineStatus("101", 1, "", "shipped", "", None, None, D(0))
+    assert update.lines[0] == messages.LineStatus(
+        id="101", line_number=1, sku="", status="shipped", status_reason="", quantity=None, quantity_shipped=None,
+        quantity_cancelled=D(0))
     with pytest.raises(messages.InvalidPayload, match="order must be an object"):
         messages.parse_order_update({"order": []})
 

@@ -10,10 +10,12 @@ Design decisions:
   :data:`BATCH_SIZE` rows), so memory does not grow with the catalog size.
 - **Outbox, then send**: each page is written to the message log in one set-based
   ``outbox.enqueue_many`` (every outbound message is logged before it is sent), then the
-  export sends that page itself (:mod:`mcom.catalog.delivery`: claim, send through the
-  client, record — set-based), so progress reflects real deliveries. A message that fails stays in the log and the worker retries it; after
-  :data:`MAX_FAILED_PAGES` consecutive pages with no delivery the export stops sending directly and
-  only queues (the OMS looks down; cron delivers later with backoff).
+  worker sends that page at once (:func:`mcom.service_bus.worker.send_messages`: claim in
+  per-entity order, send, record set-based, the registered ``on_sent_many``/``on_failed``
+  hooks), so progress reflects real deliveries. A message that fails stays in the log and the
+  worker retries it. :data:`PAGE_RETRY` gives up early: after :data:`MAX_FAILED_PAGES` failures in
+  a row a page stops (the rest waits), and after as many pages with no delivery the export stops
+  sending directly and only queues (the OMS looks down; cron delivers later with backoff).
 - **Heartbeat and resume**: every page updates ``processed``, ``last_product_id`` and
   ``heartbeat_at``. A running task whose heartbeat is older than ``STALE_AFTER`` was
   interrupted (the process died); :func:`run_export` takes it over (compare-and-set on the old
@@ -38,11 +40,14 @@ from mcom.catalog.models import CatalogExportTask as Task
 from mcom.catalog.models import ShippingMethod
 from mcom.commerce.models import Product
 from mcom.service_bus import integration
+from mcom.service_bus.retry import RetryPolicy
 
 log = logging.getLogger("mcom.catalog.export")
 
 BATCH_SIZE = 500
 MAX_FAILED_PAGES = 3
+#: direct sending gives up after this many failures in a row (messages in a page, pages in an export)
+PAGE_RETRY = RetryPolicy(0.0, 0.0, max_attempts=MAX_FAILED_PAGES)
 PRODUCT_FIELDS = ("id", "sku", "name", "type", "enabled", "custom_attributes", "children_skus",
                   "price", "weight", "url_key", "image_url", "manage_stock")
 
@@ -195,17 +200,19 @@ def _finish(task: Task, status: str, error: str = "") -> Task:
 
 
 def default_sender(ids: list[int]) -> tuple[int, int]:
-    """Send a logged page now (:func:`mcom.catalog.delivery.send_page`); returns ``(sent, not sent)``.
-
-    With ``[service_bus]`` incomplete nothing is sent: the rows wait for the worker.
-    """
-    from mcom.catalog import delivery
+    """Send a logged page now through the worker (:func:`mcom.service_bus.worker.send_messages`);
+    returns ``(sent, not sent)``. With ``[service_bus]`` incomplete nothing is sent: the rows wait
+    for the worker."""
+    from mcom.service_bus import worker
+    from mcom.service_bus.models import LoggedMessage
 
     try:
-        return delivery.send_page(ids)
+        statuses = worker.send_messages(ids, give_up=PAGE_RETRY)
     except envconfig.ConfigError as e:
         log.info("catalog export: messages only queued: %s", e)
         return 0, len(ids)
+    sent = sum(1 for status in statuses.values() if status == LoggedMessage.COMPLETE)
+    return sent, len(ids) - sent
 
 
 def worker_sender(ids: list[int]) -> tuple[int, int]:
@@ -228,13 +235,13 @@ class _Delivery:
         self.failed_pages = 0
 
     def __call__(self, ids: list[int]) -> int:
-        if self.sender is None or not ids or self.failed_pages >= MAX_FAILED_PAGES:
+        if self.sender is None or not ids or PAGE_RETRY.exhausted(self.failed_pages):
             return 0
         if not integration.enabled():  # disabled integration: pages stay queued for after Enable
             return 0
         sent, _ = self.sender(ids)
         self.failed_pages = 0 if sent else self.failed_pages + 1
-        if self.failed_pages >= MAX_FAILED_PAGES:
+        if PAGE_RETRY.exhausted(self.failed_pages):
             log.warning("catalog export: nothing delivered for %d pages; the rest is only queued for the worker",
                         MAX_FAILED_PAGES)
         return sent

@@ -19,6 +19,7 @@ registry.outbound(
     module="catalog",
     kind=LoggedMessage.KIND_EVENT,
     on_sent=sync.on_sent,
+    on_sent_many=sync.on_sent_many,
     on_failed=sync.on_failed,
 )
 hooks.register(hooks.products_saved, sync.on_products_saved)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcom.wire import CustomAttribute as CustomAttribute
+
 JsonScalar = str | int | float | bool | None
 
 
@@ -22,17 +24,6 @@ class ProductName:
 
     def to_json(self) -> dict[str, str]:
         return {"value": self.value, "channel": self.channel, "locale": self.locale}
-
-
-@dataclass(frozen=True)
-class CustomAttribute:
-    """One exported attribute: ``{attribute_code, value}``."""
-
-    attribute_code: str
-    value: Any
-
-    def to_json(self) -> dict[str, Any]:
-        return {"attribute_code": self.attribute_code, "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -62,7 +53,7 @@ class ProductSpec:
             "name": [n.to_json() for n in self.names],
             "enabled": self.enabled,
             "status": self.status,
-            "custom_attributes": [a.to_json() for a in self.custom_attributes],
+            "custom_attributes": [a.to_params() for a in self.custom_attributes],
             "children_skus": list(self.children_skus),
         }
 

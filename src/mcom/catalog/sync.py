@@ -132,6 +132,21 @@ def on_sent(msg: OutboundMessage, result: Any) -> None:
         _record(sku, last_synced_at=timezone.now(), last_error="")
 
 
+def on_sent_many(sent: Sequence[tuple[OutboundMessage, Any]]) -> None:
+    """Set-based :func:`on_sent` (one UPDATE for the products of a recorded run of deliveries)."""
+    skus = [sku for sku in (_product_sku(msg) for msg, _ in sent) if sku is not None]
+    if not skus:
+        return
+    now = timezone.now()
+    for start in range(0, len(skus), 500):
+        part = skus[start:start + 500]
+        updated = ProductSync.objects.filter(product__sku__in=part).update(last_synced_at=now, last_error="")
+        if updated < len(set(part)):  # products without a sync row yet
+            known = set(ProductSync.objects.filter(product__sku__in=part).values_list("product__sku", flat=True))
+            for sku in set(part) - known:
+                _record(sku, last_synced_at=now, last_error="")
+
+
 def on_failed(msg: OutboundMessage, error: str, will_retry: bool) -> None:
     """Outbound route hook: keep the last error on the product's sync row."""
     sku = _product_sku(msg)

@@ -50,6 +50,11 @@ class StockSnapshot:
     mode: Mode
     lines: tuple[StockLine, ...] = field(default=())
 
+    @property
+    def entity_key(self) -> str:
+        """``stock:<aggregate id>``: snapshots of one aggregate are applied in arrival order."""
+        return f"stock:{self.aggregate_id}"
+
     def to_params(self) -> dict[str, Any]:
         stock: list[dict[str, Any]] = []
         for line in self.lines:

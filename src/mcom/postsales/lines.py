@@ -4,17 +4,16 @@ Returns (§8.7/§8.8) and refunds (§8.9) name order lines by the ``id``/``line_
 ``order_management.create`` sent. The sales module sends **one OMS line per unit** (an item of
 quantity 3 is lines ``"<item id>-1"`` … ``"<item id>-3"``; quantity 1 keeps ``"<item id>"``; a
 configurable counts against its parent item, a bundle against its children); this module reads that
-numbering from :func:`mcom.sales.mappers.plan_lines` and never invents its own.
+numbering from :func:`mcom.orderlines.plan_lines` and never invents its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mcom import orderlines
 from mcom.commerce.models import Order, OrderItem
-from mcom.sales import mappers as sales_mappers
-
-SHIPPING_LINE_ID = "SHIPPING"
+from mcom.wire import SHIPPING_LINE_ID
 
 
 class LinesUnavailable(ValueError):
@@ -88,13 +87,13 @@ def _int(value: str) -> int | None:
 
 
 def order_lines(order: Order) -> OrderLines:
-    """The order's exported lines (as :func:`mcom.sales.mappers.plan_lines` numbers them).
+    """The order's exported lines (as :func:`mcom.orderlines.plan_lines` numbers them).
 
     Raises :class:`LinesUnavailable` when the order cannot be mapped to lines."""
     items = list(OrderItem.objects.filter(order=order).select_related("product").order_by("id"))
     try:
-        planned = sales_mappers.plan_lines(items)
-    except sales_mappers.MappingError as e:
+        planned = orderlines.plan_lines(items)
+    except orderlines.MappingError as e:
         raise LinesUnavailable(str(e)) from None
     by_pk = {i.pk: i for i in items}
     refs = tuple(

@@ -12,37 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BeforeValidator, Field, field_validator
 
-from mcom.service_bus.errors import InvalidPayload
+from mcom.wire import Amount, InboundModel, RequiredText, Text, parse
+from mcom.wire import CustomAttribute as CustomAttribute
 
 #: custom attribute carrying our local request id, so the OMS answer can be matched to our RMA
 REQUEST_ID_ATTRIBUTE = "mcom_request_id"
 
 
 # --------------------------------------------------------------------------- outbound (§8.7)
-
-
-@dataclass(frozen=True)
-class CustomAttribute:
-    """One ``custom_attributes[]`` entry; sent with both key spellings (§12 #20)."""
-
-    code: str
-    value: str
-
-    def to_params(self) -> dict[str, Any]:
-        return {"attribute_code": self.code, "name": self.code, "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -70,7 +52,7 @@ class AuthorizeLine:
             "reason_description": self.reason_description,
             "condition": self.condition,
             "condition_description": self.condition_description,
-            "custom_attributes": [a.to_params() for a in self.custom_attributes],
+            "custom_attributes": [a.to_params(both_spellings=True) for a in self.custom_attributes],
         }
 
 
@@ -95,7 +77,7 @@ class ReturnAuthorize:
                 "sales_channel_id": self.sales_channel_id,
                 "source_id": self.source_id,
                 "user": self.user,
-                "custom_attributes": [a.to_params() for a in self.custom_attributes],
+                "custom_attributes": [a.to_params(both_spellings=True) for a in self.custom_attributes],
                 "return_tracking_number": self.return_tracking_number,
                 "return_tracking_carrier": self.return_tracking_carrier,
                 "return_tracking_label_url": self.return_tracking_label_url,
@@ -107,33 +89,6 @@ class ReturnAuthorize:
 # --------------------------------------------------------------------------- inbound helpers
 
 
-def _text(value: Any) -> Any:
-    """Ids and codes may arrive as numbers (str-num, §8): render them as text; ``None`` → ``""``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return value  # let pydantic reject it
-    if isinstance(value, int | float | Decimal):
-        return str(value)
-    return value
-
-
-def _decimal(value: Any) -> Any:
-    """Numbers or numeric strings → ``Decimal``; ``None``/``""`` → ``None``; anything else is rejected."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise ValueError("expected a number")
-    if isinstance(value, float | int):
-        return Decimal(str(value))
-    if isinstance(value, str):
-        try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
-    return value
-
-
 def _status(value: Any) -> Any:
     """A status is an object ``{code, name, …}`` or, from lenient peers, a bare code string."""
     if isinstance(value, str | int):
@@ -141,22 +96,9 @@ def _status(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, BeforeValidator(_text)]
-
-
-def _required(v: str) -> str:
-    if not v.strip():
-        raise ValueError("must not be empty")
-    return v.strip()
-
-
 #: the order's increment id: text, stripped, never empty
-OrderId = Annotated[Text, AfterValidator(_required)]
-Amount = Annotated[Decimal | None, BeforeValidator(_decimal)]
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+OrderId = RequiredText
+_In = InboundModel  # unknown members kept (peers add fields)
 
 
 class StatusIn(_In):
@@ -230,6 +172,11 @@ class ReturnUpdate(_In):
     custom_attributes: Attributes = Field(default_factory=list)
 
     @property
+    def entity_key(self) -> str:
+        """``order:<order_id>``: processed in order with the order's other messages."""
+        return f"order:{self.order_id}"
+
+    @property
     def request_id(self) -> str | None:
         return attribute(self.custom_attributes, REQUEST_ID_ATTRIBUTE)
 
@@ -275,6 +222,11 @@ class RefundUpdate(_In):
     lines: list[RefundLine] = Field(default_factory=list)
     custom_attributes: Attributes = Field(default_factory=list)
 
+    @property
+    def entity_key(self) -> str:
+        """``order:<order_id>``: processed in order with the order's other messages."""
+        return f"order:{self.order_id}"
+
     @field_validator("status")
     @classmethod
     def _status_code(cls, v: StatusIn | None) -> StatusIn | None:
@@ -286,34 +238,11 @@ class RefundUpdate(_In):
 # --------------------------------------------------------------------------- parsing
 
 
-def _describe(root: str, err: ValidationError) -> str:
-    parts = []
-    for e in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in (root, *e["loc"]))
-        parts.append(f"{loc}: {e['msg']}")
-    return "; ".join(parts[:5]) + (f" (+{len(parts) - 5} more)" if len(parts) > 5 else "")
-
-
-def _section(params: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    body = params.get(key) if isinstance(params, Mapping) else None
-    if not isinstance(body, Mapping):
-        raise InvalidPayload(f"params.{key} must be an object")
-    return body
-
-
 def parse_return_update(params: Mapping[str, Any]) -> ReturnUpdate:
     """Validate ``params`` of ``return_management.updated``; raises ``InvalidPayload``."""
-    body = _section(params, "return")
-    try:
-        return ReturnUpdate.model_validate(dict(body))
-    except ValidationError as e:
-        raise InvalidPayload(_describe("return", e)) from None
+    return parse(ReturnUpdate, params, "return")
 
 
 def parse_refund_update(params: Mapping[str, Any]) -> RefundUpdate:
     """Validate ``params`` of ``refund_management.updated``; raises ``InvalidPayload``."""
-    body = _section(params, "refund")
-    try:
-        return RefundUpdate.model_validate(dict(body))
-    except ValidationError as e:
-        raise InvalidPayload(_describe("refund", e)) from None
+    return parse(RefundUpdate, params, "refund")

@@ -2,7 +2,7 @@
 
 What the OMS tells about an order afterwards is applied by :mod:`mcom.sales.lifecycle`.
 
-Export rules (design.md §6, the seed guide):
+Export rules:
 
 - An order is exported when its payment is authorized, its status is in
   ``mcom/orders/export_statuses`` of its store (default ``pending``) and its store has a
@@ -46,11 +46,13 @@ from mcom.commerce.models import (
     Product,
     Store,
 )
-from mcom.sales import mappers, plugins
+from mcom.sales import mappers, messages, plugins
 from mcom.sales.mappers import MappingError
 from mcom.sales.plugins import PluginError
+from mcom.service_bus import log as message_log
 from mcom.service_bus import methods, outbox
 from mcom.service_bus.models import LoggedMessage
+from mcom.service_bus.retry import RetryPolicy
 
 log = logging.getLogger("mcom.sales")
 
@@ -70,12 +72,16 @@ ZERO = Decimal("0")
 
 def entity_key(increment_id: str) -> str:
     """The message-log key of everything about one order (outbound create, inbound updates)."""
-    return f"order:{increment_id}"
+    return messages.order_key(increment_id)
+
+
+#: cron retries a failed export for as long as the order stays exportable: 30 s, 60 s, 120 s … capped at one hour
+EXPORT_RETRY = RetryPolicy(RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Backoff before cron retries a failed export: 30 s, 60 s, 120 s … capped at one hour."""
-    return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
+    """Backoff before cron retries a failed export (:data:`EXPORT_RETRY`)."""
+    return EXPORT_RETRY.delay(attempts)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -293,10 +299,7 @@ def _queue_batch(ids: Sequence[int], rules: Mapping[int, StoreRules], pset: plug
             known[key].add(status)
         # A create the worker gave up on (``error``) would hold back a new one of the same entity:
         # the new message supersedes it.
-        LoggedMessage.objects.filter(
-            direction=LoggedMessage.OUT, topic=methods.ORDER_CREATE, entity_key__in=list(keys),
-            status=LoggedMessage.ERROR,
-        ).update(status=LoggedMessage.IGNORED, updated_at=now)
+        message_log.supersede(LoggedMessage.OUT, methods.ORDER_CREATE, list(keys))
         queued: list[int] = []
         to_send: list[tuple[Order, outbox.OutboxItem]] = []
         batch_result = QueueResult()

@@ -11,49 +11,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcom.sales import export, lifecycle, messages
+from mcom.sales import lifecycle, messages
 from mcom.service_bus import methods, registry
 from mcom.service_bus.registry import InboundMessage
 
 
-def _order_key(params: Any) -> str:
-    return export.entity_key(messages.order_id_of(params))
-
-
-def _shipment_key(params: Any) -> str:
-    return export.entity_key(messages.shipment_order_id_of(params))
-
-
-def _request_key(params: Any) -> str:
-    return export.entity_key(messages.text(params.get("order_id"), "?"))
-
-
-@registry.inbound(methods.ORDER_UPDATED, module="sales", entity_key=_order_key)
+@registry.inbound(methods.ORDER_UPDATED, module="sales", entity_key=messages.OrderUpdate.entity_key_of)
 def order_updated(message: InboundMessage) -> dict[str, Any]:
     """Order and line statuses from the OMS (the OMS code is kept verbatim in ``oms_status``)."""
     return lifecycle.apply_order_update(messages.parse_order_update(message.params))
 
 
-@registry.inbound(methods.ORDER_CREATED, module="sales", entity_key=_order_key)
+@registry.inbound(methods.ORDER_CREATED, module="sales", entity_key=messages.OrderUpdate.entity_key_of)
 def order_created(message: InboundMessage) -> dict[str, Any]:
     """The OMS acknowledged an order: history comment, order marked exported."""
     return lifecycle.record_order_created(messages.parse_order_update(message.params))
 
 
-@registry.inbound(methods.SHIPMENT_DONE, module="sales", entity_key=_shipment_key)
+@registry.inbound(methods.SHIPMENT_DONE, module="sales", entity_key=messages.ShipmentDone.entity_key_of)
 def shipment_done(message: InboundMessage) -> dict[str, Any]:
     """A shipment left: commerce shipment with items and tracking; the order state follows."""
     return lifecycle.record_shipment(messages.parse_shipment_done(message.params), message.params)
 
 
-@registry.inbound(methods.REQUEST_SHIPPING_DETAILS, module="sales", entity_key=_shipment_key,
+@registry.inbound(methods.REQUEST_SHIPPING_DETAILS, module="sales", entity_key=messages.ShipmentDone.entity_key_of,
                   synchronous_answer=True)
 def request_shipping_details(message: InboundMessage) -> Any:
     """Carrier role, answered synchronously: the ``result`` is the array of packages with tracking."""
     return lifecycle.answer_shipping_details(messages.parse_shipping_details_request(message.params))
 
 
-@registry.inbound(methods.REQUEST_SHIPMENT, module="sales", entity_key=_request_key)
+@registry.inbound(methods.REQUEST_SHIPMENT, module="sales", entity_key=messages.ShipmentRequest.entity_key_of)
 def request_shipment(message: InboundMessage) -> dict[str, Any]:
     """Warehouse role: the request is acknowledged and recorded in the order's history."""
     return lifecycle.record_shipment_request(messages.parse_shipment_request(message.params))

@@ -16,13 +16,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
 
-from mcom.service_bus.errors import InvalidPayload
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, field_validator, model_validator
 
-CENT = Decimal("0.01")
+from mcom.service_bus.errors import InvalidPayload as InvalidPayload
+from mcom.wire import (
+    CENT,
+    CustomAttribute,
+    InboundModel,
+    LineNumber,
+    LooseDecimal,
+    LooseList,
+    LooseText,
+    RequiredId,
+    loose_decimal,
+    loose_text,
+    parse,
+)
 
 # Vocabulary (oms-protocol.md §9)
 PHYSICAL = "PHYSICAL"
@@ -35,7 +48,6 @@ FRONTEND = "FRONTEND"
 ANONYMOUS = "anonymous"
 TAX_VAT = "VAT"
 TAX_NONE = "NO TAX"
-SHIPPING_LINE_ID = "SHIPPING"
 
 
 def money(value: Decimal) -> float:
@@ -49,17 +61,6 @@ def rate(value: Decimal) -> float:
 
 
 # =============================================================================== outbound
-
-
-@dataclass(frozen=True, slots=True)
-class CustomAttribute:
-    """``{attribute_code, value}`` (§8.1; the ``updated`` echo calls the code ``name``, §12 #20)."""
-
-    attribute_code: str
-    value: str
-
-    def to_params(self) -> dict[str, Any]:
-        return {"attribute_code": self.attribute_code, "value": self.value}
 
 
 def attribute_value(value: Any) -> str:
@@ -315,97 +316,71 @@ class OrderSpec:
 
 
 # =============================================================================== inbound readers
-
-
-def _obj(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidPayload(f"{where} must be an object")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
+#
+# Parsed with pydantic models of the shared wire types (:mod:`mcom.wire`): lenient about what the
+# simulators send (ids as numbers, numbers as strings, a stray object where text was expected),
+# strict about the ids we need. Each message knows its entity key (``order:<increment id>``).
 
 
 def text(value: Any, default: str = "") -> str:
     """A string field; numbers become their text, null/absent the default."""
-    if value is None or isinstance(value, Mapping | list):
-        return default
-    return str(value).strip() if not isinstance(value, str) else value
-
-
-def _required_id(container: Mapping[str, Any], key: str, where: str) -> str:
-    value = container.get(key)
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise InvalidPayload(f"{where} is required (non-empty string)")
-    return str(value).strip()
+    return loose_text(value, default)
 
 
 def decimal(value: Any, default: Decimal | None = None) -> Decimal | None:
     """A number that may arrive as a JSON number or a numeric string (§12 #12); else ``default``."""
-    if isinstance(value, bool) or value is None:
-        return default
-    if isinstance(value, int | float | Decimal):
-        return Decimal(str(value))
-    if isinstance(value, str) and value.strip():
-        try:
-            out = Decimal(value.strip())
-        except InvalidOperation:
-            return default
-        return out if out.is_finite() else default
-    return default
+    out = loose_decimal(value)
+    return default if out is None else out
 
 
-@dataclass(frozen=True, slots=True)
-class LineStatus:
+def order_key(increment_id: str) -> str:
+    """The message-log key of everything about one order (outbound create, inbound updates)."""
+    return f"order:{increment_id}"
+
+
+_Stripped = Annotated[LooseText, AfterValidator(str.strip)]
+_Lines = Annotated[tuple[str, ...], BeforeValidator(lambda v: tuple(t for t in (text(x) for x in _listed(v)) if t))]
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+class LineStatus(InboundModel):
     """A line of ``order_management.updated`` as far as we read it."""
 
-    id: str
-    line_number: int | None
-    sku: str
-    status: str
-    status_reason: str
-    quantity: Decimal | None
-    quantity_shipped: Decimal | None
-    quantity_cancelled: Decimal | None
+    id: RequiredId
+    line_number: LineNumber = None
+    sku: LooseText = ""
+    status: _Stripped = ""
+    status_reason: _Stripped = ""
+    quantity: LooseDecimal = None
+    quantity_shipped: LooseDecimal = None
+    quantity_cancelled: LooseDecimal = None
 
 
-@dataclass(frozen=True, slots=True)
-class OrderUpdate:
-    """``params.order`` of ``magento.sales.order_management.updated`` (§8.2)."""
+class OrderUpdate(InboundModel):
+    """``params.order`` of ``magento.sales.order_management.updated`` / ``created`` (§8.2)."""
 
-    order_id: str
-    status: str
-    status_reason: str
-    status_date: str
-    lines: tuple[LineStatus, ...]
+    order_id: RequiredId = Field(alias="id")
+    status: _Stripped = ""
+    status_reason: _Stripped = ""
+    status_date: LooseText = ""
+    lines: Annotated[tuple[LineStatus, ...], LooseList] = ()
+
+    @property
+    def entity_key(self) -> str:
+        return order_key(self.order_id)
+
+    @staticmethod
+    def entity_key_of(params: Mapping[str, Any]) -> str:
+        """The key from raw params (at ingest; never fails): ``order:<id>`` or ``order:?``."""
+        return order_key(order_id_of(params))
 
 
 def parse_order_update(params: Mapping[str, Any]) -> OrderUpdate:
     """Read ``order_management.updated`` (or ``created``) params. Raises InvalidPayload."""
-    order = _obj(params.get("order"), "order")
-    order_id = _required_id(order, "id", "order.id")
-    lines: list[LineStatus] = []
-    for i, raw in enumerate(_list(order.get("lines"))):
-        line = _obj(raw, f"order.lines[{i}]")
-        number = decimal(line.get("line_number"))
-        lines.append(LineStatus(
-            id=_required_id(line, "id", f"order.lines[{i}].id"),
-            line_number=int(number) if number is not None else None,
-            sku=text(line.get("sku")),
-            status=text(line.get("status")).strip(),
-            status_reason=text(line.get("status_reason")).strip(),
-            quantity=decimal(line.get("quantity")),
-            quantity_shipped=decimal(line.get("quantity_shipped")),
-            quantity_cancelled=decimal(line.get("quantity_cancelled")),
-        ))
-    return OrderUpdate(
-        order_id=order_id,
-        status=text(order.get("status")).strip(),
-        status_reason=text(order.get("status_reason")).strip(),
-        status_date=text(order.get("status_date")),
-        lines=tuple(lines),
-    )
+    return parse(OrderUpdate, params, "order")
 
 
 def order_id_of(params: Mapping[str, Any]) -> str:
@@ -420,142 +395,129 @@ def shipment_order_id_of(params: Mapping[str, Any]) -> str:
     return text(shipment.get("order_id"), "?") if isinstance(shipment, Mapping) else "?"
 
 
-@dataclass(frozen=True, slots=True)
-class AggregatedItem:
-    sku: str
-    quantity: Decimal | None
-    order_lines: tuple[str, ...]
+class AggregatedItem(InboundModel):
+    sku: LooseText = ""
+    quantity: LooseDecimal = None
+    order_lines: _Lines = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Package:
-    id: str
-    carrier: str
-    tracking_number: str
-    tracking_link: str
-    tracking_comment: str
-    items: tuple[str, ...]  # line numbers (shipment done) or line ids (shipping details), §12 #14
-    aggregated_items: tuple[AggregatedItem, ...]
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+class Package(InboundModel):
+    id: LooseText = ""  # the package's position (1-based) when absent
+    carrier: _Stripped = ""
+    tracking_number: _Stripped = ""
+    tracking_link: _Stripped = ""
+    tracking_comment: _Stripped = ""
+    items: _Lines = ()  # line numbers (shipment done) or line ids (shipping details), §12 #14
+    aggregated_items: Annotated[tuple[AggregatedItem, ...], LooseList] = ()
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: Any) -> Any:
+        package = handler(data)
+        if isinstance(data, Mapping):
+            package._raw = dict(data)
+        return package
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The package as received (echoed back with tracking in the shipping details answer)."""
+        return self._raw
 
 
-@dataclass(frozen=True, slots=True)
-class ShipmentItem:
-    order_line_id: str
-    order_line_number: int | None
-    sku: str
-    quantity: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class ShipmentDone:
-    """``params.shipment`` of ``customer_shipment_done`` (§8.3)."""
-
-    shipment_id: str
-    order_id: str
-    store_id: str
-    source_id: str
-    method: str
-    shipment_date: str
-    items: tuple[ShipmentItem, ...]
-    packages: tuple[Package, ...]
-
-
-def _packages(shipment: Mapping[str, Any]) -> tuple[Package, ...]:
-    out: list[Package] = []
-    for i, raw in enumerate(_list(shipment.get("packages"))):
-        pkg = _obj(raw, f"shipment.packages[{i}]")
-        aggregated = []
-        for j, agg_raw in enumerate(_list(pkg.get("aggregated_items"))):
-            agg = _obj(agg_raw, f"shipment.packages[{i}].aggregated_items[{j}]")
-            aggregated.append(AggregatedItem(
-                sku=text(agg.get("sku")),
-                quantity=decimal(agg.get("quantity")),
-                order_lines=tuple(text(x) for x in _list(agg.get("order_lines")) if text(x)),
-            ))
-        out.append(Package(
-            id=text(pkg.get("id"), str(i + 1)),
-            carrier=text(pkg.get("carrier")).strip(),
-            tracking_number=text(pkg.get("tracking_number")).strip(),
-            tracking_link=text(pkg.get("tracking_link")).strip(),
-            tracking_comment=text(pkg.get("tracking_comment")).strip(),
-            items=tuple(text(x) for x in _list(pkg.get("items")) if text(x)),
-            aggregated_items=tuple(aggregated),
-            raw=pkg,
-        ))
-    return tuple(out)
-
-
-def _shipment_items(shipment: Mapping[str, Any]) -> tuple[ShipmentItem, ...]:
+def _numbered(packages: tuple[Package, ...]) -> tuple[Package, ...]:
+    """A package without an id is known by its position (1-based)."""
     out = []
-    for i, raw in enumerate(_list(shipment.get("items"))):
-        item = _obj(raw, f"shipment.items[{i}]")
-        number = decimal(item.get("order_line_number"))
-        out.append(ShipmentItem(
-            order_line_id=text(item.get("order_line_id")),
-            order_line_number=int(number) if number is not None else None,
-            sku=text(item.get("sku")),
-            quantity=decimal(item.get("quantity")),
-        ))
+    for i, p in enumerate(packages):
+        if loose_text(p.raw.get("id"), "\0") == "\0":  # absent, null or not text
+            numbered = p.model_copy(update={"id": str(i + 1)})
+            numbered._raw = p._raw
+            p = numbered
+        out.append(p)
     return tuple(out)
+
+
+_Packages = Annotated[tuple[Package, ...], LooseList, AfterValidator(_numbered)]
+
+
+class ShipmentItem(InboundModel):
+    order_line_id: LooseText = ""
+    order_line_number: LineNumber = None
+    sku: LooseText = ""
+    quantity: LooseDecimal = None
+
+
+_Items = Annotated[tuple[ShipmentItem, ...], LooseList]
+
+
+class _OfOrder(InboundModel):
+    order_id: RequiredId
+
+    @property
+    def entity_key(self) -> str:
+        return order_key(self.order_id)
+
+
+class ShipmentDone(_OfOrder):
+    """``params.shipment`` of ``customer_shipment_done`` (§8.3); also the misspelled ``shimpent_id``."""
+
+    shipment_id: LooseText = ""
+    shimpent_id: LooseText = ""
+    store_id: LooseText = ""
+    source_id: LooseText = ""
+    method: LooseText = ""
+    shipment_date: LooseText = ""
+    items: _Items = ()
+    packages: _Packages = ()
+
+    @model_validator(mode="after")
+    def _complete(self) -> ShipmentDone:
+        if not self.items and not self.packages:
+            raise ValueError("shipment has neither items nor packages")
+        return self
+
+    @staticmethod
+    def entity_key_of(params: Mapping[str, Any]) -> str:
+        return order_key(shipment_order_id_of(params))
 
 
 def parse_shipment_done(params: Mapping[str, Any]) -> ShipmentDone:
-    """Read ``customer_shipment_done`` params (also the misspelled ``shimpent_id``). Raises InvalidPayload."""
-    shipment = _obj(params.get("shipment"), "shipment")
-    order_id = _required_id(shipment, "order_id", "shipment.order_id")
-    parsed = ShipmentDone(
-        shipment_id=text(shipment.get("shipment_id")).strip() or text(shipment.get("shimpent_id")).strip(),
-        order_id=order_id,
-        store_id=text(shipment.get("store_id")),
-        source_id=text(shipment.get("source_id")),
-        method=text(shipment.get("method")),
-        shipment_date=text(shipment.get("shipment_date")),
-        items=_shipment_items(shipment),
-        packages=_packages(shipment),
-    )
-    if not parsed.items and not parsed.packages:
-        raise InvalidPayload("shipment has neither items nor packages")
-    return parsed
+    """Read ``customer_shipment_done`` params. Raises InvalidPayload."""
+    parsed = parse(ShipmentDone, params, "shipment")
+    shipment_id = parsed.shipment_id.strip() or parsed.shimpent_id.strip()
+    return parsed if shipment_id == parsed.shipment_id else parsed.model_copy(update={"shipment_id": shipment_id})
 
 
-@dataclass(frozen=True, slots=True)
-class ShippingDetailsRequest:
+class ShippingDetailsRequest(_OfOrder):
     """``params.shipment`` of ``carrier_management.request_shipping_details`` (§8.10)."""
 
-    order_id: str
-    source_id: str
-    method: str
-    packages: tuple[Package, ...]
+    source_id: LooseText = ""
+    method: LooseText = ""
+    packages: _Packages = ()
+
+    @field_validator("packages")
+    @classmethod
+    def _some(cls, v: tuple[Package, ...]) -> tuple[Package, ...]:
+        if not v:
+            raise ValueError("must be a non-empty array")
+        return v
 
 
 def parse_shipping_details_request(params: Mapping[str, Any]) -> ShippingDetailsRequest:
-    shipment = _obj(params.get("shipment"), "shipment")
-    parsed = ShippingDetailsRequest(
-        order_id=_required_id(shipment, "order_id", "shipment.order_id"),
-        source_id=text(shipment.get("source_id")),
-        method=text(shipment.get("method")),
-        packages=_packages(shipment),
-    )
-    if not parsed.packages:
-        raise InvalidPayload("shipment.packages must be a non-empty array")
-    return parsed
+    return parse(ShippingDetailsRequest, params, "shipment")
 
 
-@dataclass(frozen=True, slots=True)
-class ShipmentRequest:
+class ShipmentRequest(_OfOrder):
     """Params of ``warehouse_management.request_shipment`` (§8.11, not wrapped in a key)."""
 
-    request_id: str
-    order_id: str
-    source_id: str
-    items: tuple[ShipmentItem, ...]
+    request_id: RequiredId
+    source_id: LooseText = ""
+    items: _Items = ()
+
+    @staticmethod
+    def entity_key_of(params: Mapping[str, Any]) -> str:
+        return order_key(text(params.get("order_id"), "?") if isinstance(params, Mapping) else "?")
 
 
 def parse_shipment_request(params: Mapping[str, Any]) -> ShipmentRequest:
-    return ShipmentRequest(
-        request_id=_required_id(params, "request_id", "request_id"),
-        order_id=_required_id(params, "order_id", "order_id"),
-        source_id=text(params.get("source_id")),
-        items=_shipment_items(params),
-    )
+    return parse(ShipmentRequest, params)

@@ -44,6 +44,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from mcom import envconfig, jsonguard
 from mcom.service_bus import events, integration, registry, replay, signing
+from mcom.service_bus.rows import InboundRow
 
 log = logging.getLogger("mcom.service_bus.endpoint")
 
@@ -58,7 +59,6 @@ UNAUTHORIZED = -32001
 UNAVAILABLE = -32002
 
 MAX_MESSAGE_ID = 64
-MAX_ENTITY_KEY = 191
 
 JSON_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"content-type", b"application/json"),)
 OPTIONS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -66,16 +66,6 @@ OPTIONS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"allow", b"POST, OPTIONS"),
     (b"content-type", b"application/json"),
 )
-
-
-@dataclass(frozen=True)
-class InboundRow:
-    """The values of one inbound ``mcom_logged_messages_queue`` row (the rest are defaults)."""
-
-    topic: str
-    message_id: str
-    entity_key: str
-    payload: str  # the exact received body (the whole envelope)
 
 
 @dataclass(frozen=True)
@@ -142,26 +132,6 @@ def message_id_for(raw_id: Any, body: bytes) -> str:
     if len(text) > MAX_MESSAGE_ID:
         return "id-sha1:" + hashlib.sha1(text.encode("utf-8")).hexdigest()  # noqa: S324
     return text
-
-
-def variant_id(message_id: str, payload: str) -> str:
-    """The id under which a *different* body re-using an already stored id is kept.
-
-    mom-mock's early versions sent every delivery with id ``1``: same id + different body is a
-    new message, not a re-delivery.
-    """
-    digest = hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]  # noqa: S324
-    return f"{message_id[:40]}#{digest}"
-
-
-def entity_key_for(route: registry.InboundRoute, params: dict[str, Any], message_id: str) -> str:
-    """The route's entity key, or a key of its own when the key function fails on bad params."""
-    try:
-        key = str(route.entity_key(params))
-    except (LookupError, TypeError, AttributeError, ValueError) as e:
-        log.warning("%s %s: entity key not derivable (%s); message kept unordered", route.method, message_id, type(e).__name__)
-        return f"unkeyed:{message_id}"[:MAX_ENTITY_KEY]
-    return key[:MAX_ENTITY_KEY] or "global"
 
 
 def _reject(reason: str, peer: str, size: int) -> None:
@@ -244,7 +214,7 @@ def evaluate(
         _reject(f"{method}: {stale}", peer, len(body))
         return rpc_error(200, INVALID_PARAMS, f"Invalid params: {stale}", raw_id)
     message_id = message_id_for(raw_id, body)
-    row = InboundRow(method, message_id, entity_key_for(route, params, message_id), text)
+    row = InboundRow(method, message_id, registry.entity_key_for(route, params, message_id), text)
     return Accepted(raw_id, row, route, params)
 
 

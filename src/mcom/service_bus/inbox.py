@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 
+from mcom.service_bus import log as message_log
 from mcom.service_bus import registry
-from mcom.service_bus.endpoint import InboundRow, entity_key_for, variant_id
 from mcom.service_bus.errors import MessageError
+from mcom.service_bus.log import InboundRow
 from mcom.service_bus.models import LoggedMessage
+from mcom.service_bus.registry import entity_key_for
 
 log = logging.getLogger("mcom.service_bus.inbox")
 
@@ -38,44 +39,13 @@ def decode_params(payload: str) -> dict[str, Any]:
     return params
 
 
-def _new_row(row: InboundRow, message_id: str) -> LoggedMessage:
-    now = timezone.now()
-    return LoggedMessage(
-        direction=LoggedMessage.IN,
-        topic=row.topic,
-        message_id=message_id,
-        kind="",
-        entity_key=row.entity_key,
-        payload=row.payload,
-        status=LoggedMessage.NEW,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-
-
 def persist(row: InboundRow) -> LoggedMessage:
-    """Store an inbound row once (ORM); returns the stored row (the existing one on re-delivery).
+    """Store an inbound row once; returns the stored row (the existing one on re-delivery).
 
     Same id + same payload = re-delivery (nothing added); same id + different payload = a new
-    message kept under :func:`~mcom.service_bus.endpoint.variant_id`. Raises ``DatabaseError``.
+    message kept under :func:`~mcom.service_bus.log.variant_id`. Raises ``DatabaseError``.
     """
-    with transaction.atomic():
-        message_id = row.message_id
-        for _ in range(2):
-            existing = LoggedMessage.objects.filter(direction=LoggedMessage.IN, message_id=message_id).first()
-            if existing is None:
-                try:
-                    with transaction.atomic():
-                        obj = _new_row(row, message_id)
-                        obj.save(force_insert=True)
-                        return obj
-                except IntegrityError:  # a concurrent delivery of the same id won the race
-                    existing = LoggedMessage.objects.get(direction=LoggedMessage.IN, message_id=message_id)
-            if existing.payload == row.payload:
-                return existing
-            message_id = variant_id(row.message_id, row.payload)
-        return LoggedMessage.objects.get(direction=LoggedMessage.IN, message_id=message_id)
+    return message_log.store_inbound(row)
 
 
 def store_inbound(method: str, params: Mapping[str, Any], *, message_id: str | None = None) -> LoggedMessage:
@@ -125,7 +95,6 @@ def answer_synchronously(row: InboundRow, route: registry.InboundRoute, params: 
         locked = LoggedMessage.objects.select_for_update().get(pk=obj.pk)
         if locked.status == LoggedMessage.COMPLETE:
             return SyncOutcome(True, json.loads(locked.result) if locked.result else None)
-        now = timezone.now()
         locked.attempts += 1
         try:
             with transaction.atomic():
@@ -136,14 +105,7 @@ def answer_synchronously(row: InboundRow, route: registry.InboundRoute, params: 
             log.exception("synchronous handler for %s failed", row.topic)
             error = f"{type(e).__name__}: {e}"
         else:
-            locked.status = LoggedMessage.COMPLETE
-            locked.result = json.dumps(result, separators=(",", ":"), default=str)
-            locked.processed_at = locked.updated_at = now
-            locked.last_error = ""
-            locked.save(update_fields=["status", "result", "processed_at", "updated_at", "attempts", "last_error"])
+            message_log.record_answer(locked, result=result)
             return SyncOutcome(True, result)
-        locked.status = LoggedMessage.ERROR
-        locked.last_error = error[:2000]
-        locked.updated_at = now
-        locked.save(update_fields=["status", "last_error", "updated_at", "attempts"])
+        message_log.record_answer(locked, error=error)
         return SyncOutcome(False, error=error)

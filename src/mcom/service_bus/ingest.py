@@ -5,27 +5,29 @@ by :func:`mcom.service_bus.endpoint.evaluate` (same rules as the Django view) an
 a :class:`GroupCommitWriter`; everything else goes to Django.
 
 Group commit: each process has one writer thread with its own database connection (psycopg
-for PostgreSQL, sqlite3 for SQLite). Rows from concurrent requests are inserted and committed
-together; each request is answered only after the commit that holds its row (durable before
-the acknowledgement). ``INSERT … ON CONFLICT (direction, message_id) DO NOTHING`` makes
-re-deliveries free. The row format is the ``LoggedMessage`` model's (see :data:`COLUMNS`).
+for PostgreSQL, sqlite3 for SQLite: the raw stores of :mod:`mcom.service_bus.log`). Rows from
+concurrent requests are inserted and committed together; each request is answered only after the
+commit that holds its row (durable before the acknowledgement). Re-deliveries cost nothing
+(``ON CONFLICT … DO NOTHING``, :func:`mcom.service_bus.log.insert_inbound`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 from mcom import envconfig
 from mcom.service_bus import endpoint, signing
-from mcom.service_bus.endpoint import InboundRow, Reply
+from mcom.service_bus.endpoint import Reply
+from mcom.service_bus.rows import InboundRow
+
+if TYPE_CHECKING:
+    from mcom.service_bus.log import RawStore
 
 log = logging.getLogger("mcom.service_bus.ingest")
 
@@ -34,12 +36,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
 
-TABLE = "mcom_logged_messages_queue"
-COLUMNS = (
-    "direction", "topic", "message_id", "kind", "entity_key", "dedupe_key", "payload", "status",
-    "attempts", "next_attempt_at", "locked_until", "last_error", "result", "created_at", "updated_at",
-    "processed_at",
-)
 MAX_BATCH = 512
 IDLE_CLOSE_SECONDS = 1.0
 
@@ -48,132 +44,13 @@ class PersistError(Exception):
     """The rows could not be committed (the requests are answered 503)."""
 
 
-class _Store(Protocol):
-    def write(self, rows: Sequence[InboundRow]) -> None: ...
-    def close(self) -> None: ...
-
-
-def _values(row: InboundRow, message_id: str, now: Any) -> tuple[Any, ...]:
-    return ("in", row.topic, message_id, "", row.entity_key, None, row.payload, "new", 0, now, None, "", "", now, now, None)
-
-
-class _SqlStore:
-    """Shared batch logic; subclasses provide the connection, placeholder style and timestamps."""
-
-    placeholder = "?"
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-        self.conn: Any = None
-        marks = ",".join([self.placeholder] * len(COLUMNS))
-        self.insert_sql = (
-            f"INSERT INTO {TABLE} ({','.join(COLUMNS)}) VALUES ({marks}) "  # noqa: S608 - constants only
-            "ON CONFLICT (direction, message_id) DO NOTHING"
-        )
-        self.select_sql = f"SELECT payload FROM {TABLE} WHERE direction = 'in' AND message_id = {self.placeholder}"  # noqa: S608
-
-    def connect(self) -> Any:
-        raise NotImplementedError
-
-    def now(self) -> Any:
-        raise NotImplementedError
-
-    def begin(self, cur: Any) -> None:
-        pass
-
-    def write(self, rows: Sequence[InboundRow]) -> None:
-        if self.conn is None:
-            self.conn = self.connect()
-        now = self.now()
-        cur = self.conn.cursor()
-        try:
-            self.begin(cur)
-            cur.executemany(self.insert_sql, [_values(r, r.message_id, now) for r in rows])
-            if cur.rowcount != len(rows):
-                self._variants(cur, rows, now)
-            self.conn.commit()
-        except BaseException:
-            self._discard()
-            raise
-        finally:
-            if self.conn is not None:
-                cur.close()
-
-    def _variants(self, cur: Any, rows: Sequence[InboundRow], now: Any) -> None:
-        """Some ids existed: keep bodies that differ from the stored one under a variant id."""
-        for r in rows:
-            cur.execute(self.select_sql, (r.message_id,))
-            found = cur.fetchone()
-            if found is not None and found[0] != r.payload:
-                cur.execute(self.insert_sql, _values(r, endpoint.variant_id(r.message_id, r.payload), now))
-
-    def _discard(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.rollback()
-                conn.close()
-            except Exception:  # noqa: BLE001,S110 - the connection is being thrown away anyway
-                pass
-
-    def close(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            conn.close()
-
-
-class SqliteStore(_SqlStore):
-    placeholder = "?"
-
-    def connect(self) -> Any:
-        conn = sqlite3.connect(self.settings["NAME"], timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
-
-    def now(self) -> Any:
-        # Django's SQLite format for aware datetimes: naive UTC, str() (``YYYY-MM-DD HH:MM:SS.ffffff``)
-        return str(datetime.now(UTC).replace(tzinfo=None))
-
-    def begin(self, cur: Any) -> None:
-        cur.execute("BEGIN IMMEDIATE")
-
-
-class PostgresStore(_SqlStore):
-    placeholder = "%s"
-
-    def connect(self) -> Any:
-        import psycopg
-
-        s = self.settings
-        options = {k: v for k, v in (s.get("OPTIONS") or {}).items() if k not in ("isolation_level", "pool", "server_side_binding", "assume_role")}
-        kwargs: dict[str, Any] = {"dbname": s["NAME"], **options}
-        for key, name in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host"), ("PORT", "port")):
-            if s.get(key):
-                kwargs[name] = s[key]
-        return psycopg.connect(**kwargs)
-
-    def now(self) -> Any:
-        return datetime.now(UTC)
-
-
-def store_for(settings: dict[str, Any]) -> _Store:
-    engine = settings.get("ENGINE", "")
-    if engine.endswith("sqlite3"):
-        return SqliteStore(settings)
-    if engine.endswith("postgresql"):
-        return PostgresStore(settings)
-    raise ValueError(f"no fast ingest store for database engine {engine!r}")
-
-
 _Item = tuple[InboundRow, "asyncio.Future[None]", asyncio.AbstractEventLoop]
 
 
 class GroupCommitWriter:
     """One thread committing the rows of concurrent requests together."""
 
-    def __init__(self, store: _Store, *, max_batch: int = MAX_BATCH, idle_close: float = IDLE_CLOSE_SECONDS) -> None:
+    def __init__(self, store: RawStore, *, max_batch: int = MAX_BATCH, idle_close: float = IDLE_CLOSE_SECONDS) -> None:
         self.store = store
         self.max_batch = max_batch
         self.idle_close = idle_close
@@ -264,6 +141,8 @@ def get_writer() -> GroupCommitWriter:
     with _Writers.lock:
         if _Writers.writer is None:
             from django.db import connections
+
+            from mcom.service_bus.log import store_for
 
             _Writers.writer = GroupCommitWriter(store_for(dict(connections["default"].settings_dict)))
         return _Writers.writer

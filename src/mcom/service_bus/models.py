@@ -11,47 +11,70 @@ from django.db import models
 from django.utils import timezone
 
 
+class Direction(models.TextChoices):
+    IN = "in", "Incoming"
+    OUT = "out", "Outgoing"
+
+
+class Status(models.TextChoices):
+    """The states of a logged message; only :mod:`mcom.service_bus.log` moves a row between them."""
+
+    NEW = "new", "New"
+    PROCESSING = "processing", "Processing"
+    COMPLETE = "complete", "Complete"
+    RETRY = "retry", "Retry"
+    ERROR = "error", "Error"
+    IGNORED = "ignored", "Ignored"
+
+
+class Kind(models.TextChoices):
+    """Outbound communication type (docs/oms-protocol.md): sync query, async command, broadcast event, bus call."""
+
+    REMOTE = "remote", "remote"
+    DELEGATE = "delegate", "delegate"
+    EVENT = "event", "event"
+    BUS = "bus", "bus"
+
+
 class LoggedMessage(models.Model):
-    IN = "in"
-    OUT = "out"
-    DIRECTIONS = [(IN, "Incoming"), (OUT, "Outgoing")]
+    Direction = Direction
+    Status = Status
+    Kind = Kind
 
-    NEW = "new"
-    PROCESSING = "processing"
-    COMPLETE = "complete"
-    RETRY = "retry"
-    ERROR = "error"
-    IGNORED = "ignored"
-    STATUSES = [
-        (NEW, "New"),
-        (PROCESSING, "Processing"),
-        (COMPLETE, "Complete"),
-        (RETRY, "Retry"),
-        (ERROR, "Error"),
-        (IGNORED, "Ignored"),
-    ]
+    IN = Direction.IN
+    OUT = Direction.OUT
+    DIRECTIONS = Direction.choices
+
+    NEW = Status.NEW
+    PROCESSING = Status.PROCESSING
+    COMPLETE = Status.COMPLETE
+    RETRY = Status.RETRY
+    ERROR = Status.ERROR
+    IGNORED = Status.IGNORED
+    STATUSES = Status.choices
     #: statuses that still wait for the worker
-    PENDING = (NEW, RETRY, PROCESSING)
+    PENDING = (Status.NEW, Status.RETRY, Status.PROCESSING)
+    #: statuses that hold back the later messages of their entity
+    OPEN = (*PENDING, Status.ERROR)
     #: statuses that are final
-    FINISHED = (COMPLETE, IGNORED)
+    FINISHED = (Status.COMPLETE, Status.IGNORED)
 
-    # Outbound communication type (oms-protocol.md §7): sync query, async command, broadcast event.
-    KIND_REMOTE = "remote"
-    KIND_DELEGATE = "delegate"
-    KIND_EVENT = "event"
-    KIND_BUS = "bus"
-    KINDS = [(KIND_REMOTE, "remote"), (KIND_DELEGATE, "delegate"), (KIND_EVENT, "event"), (KIND_BUS, "bus")]
+    KIND_REMOTE: str = Kind.REMOTE
+    KIND_DELEGATE: str = Kind.DELEGATE
+    KIND_EVENT: str = Kind.EVENT
+    KIND_BUS: str = Kind.BUS
+    KINDS = Kind.choices
 
-    direction = models.CharField(max_length=3, choices=DIRECTIONS)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
     topic = models.CharField(max_length=128, help_text="JSON-RPC method")
     message_id = models.CharField(max_length=64, help_text="JSON-RPC id (ours for outbound, the bus's for inbound)")
-    kind = models.CharField(max_length=8, choices=KINDS, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, blank=True)
     entity_key = models.CharField(max_length=191, help_text="messages of one key are processed in order")
     dedupe_key = models.CharField(  # noqa: DJ001 - NULL = "no dedupe key" (queried with IS NULL semantics)
         max_length=191, null=True, blank=True, help_text="outbound: a newer waiting message with the same key replaces this one"
     )
     payload = models.TextField(help_text="the params object as JSON (inbound: the exact received body)")
-    status = models.CharField(max_length=16, choices=STATUSES, default=NEW)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     locked_until = models.DateTimeField(null=True, blank=True)
@@ -77,12 +100,12 @@ class LoggedMessage(models.Model):
             models.Index(
                 fields=["direction", "id"],
                 name="mcom_lmq_open",
-                condition=models.Q(status__in=["new", "retry", "processing"]),
+                condition=models.Q(status__in=[Status.NEW, Status.RETRY, Status.PROCESSING]),
             ),
             models.Index(
                 fields=["direction", "entity_key", "id"],
                 name="mcom_lmq_error",
-                condition=models.Q(status="error"),
+                condition=models.Q(status=Status.ERROR),
             ),
         ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
@@ -20,18 +21,31 @@ BATCH = 1000
 before_prune: list[Callable[[], object]] = []
 
 
-def configured_days() -> int:
-    """Store config ``mcom/message_log/prune_days`` (default 30)."""
-    from mcom.commerce import config
+@dataclass(frozen=True)
+class PruneSettings:
+    """Whether the daily job prunes, and how many days of finished messages it keeps."""
 
-    return int(config.get("mcom/message_log/prune_days"))
+    enabled: bool = True
+    days: int = 30
+
+
+_source: list[Callable[[], PruneSettings]] = [PruneSettings]
+
+
+def use_settings(source: Callable[[], PruneSettings]) -> None:
+    """Where the settings come from (read at each run): the admin config registers its reader at
+    app-ready (:mod:`mcom.adminui.apps`); the transport itself reads no store configuration."""
+    _source[0] = source
+
+
+def configured_days() -> int:
+    """Days kept (admin config ``mcom/message_log/prune_days``, default 30)."""
+    return _source[0]().days
 
 
 def enabled() -> bool:
-    """Store config ``mcom/message_log/prune_enabled`` (default yes)."""
-    from mcom.commerce import config
-
-    return bool(config.get("mcom/message_log/prune_enabled"))
+    """Whether the daily job prunes (admin config ``mcom/message_log/prune_enabled``, default yes)."""
+    return _source[0]().enabled
 
 
 def prune(days: int | None = None) -> int:

@@ -11,12 +11,17 @@ subscribed to; a message for a disabled module's method is answered "method not 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from mcom import envconfig
+
+log = logging.getLogger("mcom.service_bus.endpoint")
+
+MAX_ENTITY_KEY = 191
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,16 @@ def topics() -> list[str]:
 
 def cron_jobs() -> list[CronJob]:
     return [j for j in _registry.cron.values() if _enabled(j.module)]
+
+
+def entity_key_for(route: InboundRoute, params: Mapping[str, Any], message_id: str) -> str:
+    """The route's entity key, or a key of its own when the key function fails on bad params."""
+    try:
+        key = str(route.entity_key(params))
+    except (LookupError, TypeError, AttributeError, ValueError) as e:
+        log.warning("%s %s: entity key not derivable (%s); message kept unordered", route.method, message_id, type(e).__name__)
+        return f"unkeyed:{message_id}"[:MAX_ENTITY_KEY]
+    return key[:MAX_ENTITY_KEY] or "global"
 
 
 def all_inbound() -> dict[str, InboundRoute]:

@@ -1,13 +1,12 @@
 """The message-log worker: processes inbound and sends outbound messages, in order, with retries.
 
 A tick (:func:`tick`) claims a batch of due rows of one direction and processes them in id
-order. Claiming is atomic: PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` under a transaction
-advisory lock (claims of one direction are serialized; they are short), SQLite a conditional
-``UPDATE`` inside ``BEGIN IMMEDIATE``. Eligible rows are found by scanning open rows in id order
-(partial index ``mcom_lmq_open``), so a claim costs O(rows scanned), never a per-row anti-join. A claimed row is ``processing`` with a lease
-(``locked_until``, config ``[queue] lease_seconds``) whose value is the claim's token: a worker
-that was killed leaves its rows to be taken over when the lease expires, and a worker only
-finishes a row whose token is still its own.
+order. Claiming and every status change are done by :mod:`mcom.service_bus.log` (the log's one
+writer: PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` under a transaction advisory lock, SQLite a
+conditional ``UPDATE``; open rows scanned in id order through the partial index ``mcom_lmq_open``).
+A claimed row is ``processing`` with a lease (``locked_until``, config ``[queue] lease_seconds``)
+whose value is the claim's token: a worker that was killed leaves its rows to be taken over when
+the lease expires, and a worker only finishes a row whose token is still its own.
 
 Per-entity order: a row is eligible only when no earlier row (lower id) with the same
 ``entity_key`` and direction is still open (``new``/``retry``/``processing``/``error``) — unless
@@ -28,9 +27,10 @@ once with ``on_failed(msg, error, will_retry)``. The lease is renewed for the re
 send is at-least-once by nature: a worker killed mid-batch leaves its sent-but-unrecorded
 messages to be sent again after the lease expires (message ids are stable; the OMS ignores
 duplicates).
-Failures: ``PermanentError``/non-retryable OMS errors → ``error`` at once; ``RetryLater``,
-retryable OMS errors, time limit and unexpected exceptions → ``retry`` after exponential
-backoff (``backoff_base_seconds * 2**(attempts-1)``, capped by ``backoff_max_seconds``) until
+Failures follow the :class:`~mcom.service_bus.retry.RetryPolicy` of ``[queue]``:
+``PermanentError``/non-retryable OMS errors → ``error`` at once; ``RetryLater``, retryable OMS
+errors, time limit and unexpected exceptions → ``retry`` after exponential backoff
+(``backoff_base_seconds * 2**(attempts-1)``, capped by ``backoff_max_seconds``) until
 ``max_attempts``, then ``error`` with the reason.
 """
 
@@ -44,23 +44,30 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from mcom import envconfig
 from mcom.service_bus import inbox, registry, replay
+from mcom.service_bus import log as message_log
 from mcom.service_bus.errors import InvalidPayload, MessageError, OmsError, PermanentError, RetryLater
+from mcom.service_bus.log import Claimed, ClaimLost
 from mcom.service_bus.models import LoggedMessage as LM
+from mcom.service_bus.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from mcom.service_bus.client import OmsClient
 
 log = logging.getLogger("mcom.service_bus.worker")
 
-OPEN = (LM.NEW, LM.RETRY, LM.PROCESSING, LM.ERROR)
-_CLAIM_LOCK = {LM.IN: 0x6D636F6D01, LM.OUT: 0x6D636F6D02}  # pg advisory lock keys ("mcom" + n)
-_FIELDS = ("id", "direction", "topic", "message_id", "kind", "entity_key", "payload", "attempts", "created_at")
+OPEN = LM.OPEN
+_ClaimLost = ClaimLost
+__all__ = ["Claimed", "TimeLimitExceeded", "ignore", "process_inbound", "request_stop", "retry", "run_until_idle",
+           "send_messages", "send_now", "send_outbound", "stop_on_signals", "tick"]
 
 
 class TimeLimitExceeded(BaseException):
@@ -68,21 +75,6 @@ class TimeLimitExceeded(BaseException):
 
     A ``BaseException`` so that a handler's broad ``except Exception`` does not swallow it.
     """
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    direction: str
-    topic: str
-    message_id: str
-    kind: str
-    entity_key: str
-    payload: str
-    attempts: int
-    created_at: datetime
-    prev_status: str
-    token: datetime  # the locked_until value written by our claim
 
 
 # --------------------------------------------------------------------------- stop & limits
@@ -144,191 +136,18 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def backoff_seconds(attempts: int, queue: envconfig.QueueConfig) -> float:
-    """Delay before the next attempt after ``attempts`` failed attempts (exponential, capped)."""
-    exp = min(max(attempts - 1, 0), 32)
-    return float(min(queue.backoff_base_seconds * (2**exp), queue.backoff_max_seconds))
-
-
-def _failure(error: BaseException, attempts: int, queue: envconfig.QueueConfig, now: datetime) -> dict[str, Any]:
-    """Status fields after a failed attempt: ``retry`` with backoff, or ``error`` when hopeless."""
-    retryable = bool(getattr(error, "retryable", True)) if isinstance(error, MessageError) else True
-    reason = f"{type(error).__name__}: {error}"[:4000]
-    if retryable and attempts < queue.max_attempts:
-        return {"status": LM.RETRY, "next_attempt_at": now + timedelta(seconds=backoff_seconds(attempts, queue)), "last_error": reason}
-    if retryable:
-        reason = f"gave up after {attempts} attempts: {reason}"[:4000]
-    return {"status": LM.ERROR, "last_error": reason}
-
-
-# --------------------------------------------------------------------------------- claiming
-
-
-_T = LM._meta.db_table
-#: open rows scanned per query while looking for eligible rows, and at most per claim
-WINDOW = 500
-SCAN_BUDGET = 100_000
-_WINDOW_SQL = f"""
-SELECT id, entity_key, status, next_attempt_at, locked_until FROM {_T}
-WHERE direction = %s AND status IN ('new', 'retry', 'processing') AND id > %s {{only}}
-ORDER BY id LIMIT %s
-"""  # noqa: S608 - constants only (index mcom_lmq_open)
-_ERRORS_SQL = f"""
-SELECT entity_key, MIN(id) FROM {_T} WHERE direction = %s AND status = 'error' AND entity_key IN ({{keys}})
-GROUP BY entity_key
-"""  # noqa: S608 (index mcom_lmq_error)
-_EARLIER_SQL = f"""
-SELECT 1 FROM {_T} WHERE direction = %s AND entity_key = %s AND id < %s
-  AND status IN ('new', 'retry', 'processing', 'error') LIMIT 1
-"""  # noqa: S608
-_CLAIMED_SQL = f"SELECT {', '.join(_FIELDS)} FROM {_T} WHERE id IN ({{ids}}) AND status = 'processing' AND locked_until = %s ORDER BY id"  # noqa: S608, E501
-
-
-def _dt(value: datetime | None) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _aware(value: Any) -> datetime | None:
-    """A datetime column value from a raw cursor (SQLite: naive UTC or text) as an aware datetime."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value))
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _is_due(status: str, next_at: Any, locked_until: Any, now: datetime) -> bool:
-    if status in (LM.NEW, LM.RETRY):
-        nxt = _aware(next_at)
-        return nxt is not None and nxt <= now
-    if status == LM.PROCESSING:
-        lu = _aware(locked_until)
-        return lu is None or lu < now
-    return False
-
-
-def _select(cur: Any, direction: str, limit: int, now: datetime, only_id: int | None) -> dict[int, tuple[str, str]]:
-    """Pick eligible rows: ``{id: (entity_key, status)}`` in id order.
-
-    Scans open rows in id order (windows of :data:`WINDOW`): the first open row of an entity is
-    eligible when due and no ``error`` row of its entity precedes it; the following rows of the
-    entity are eligible while each is due (a busy entity is batched in one claim). An entity
-    whose run breaks is blocked for the rest of the claim. Other entities are not affected.
-    """
-    chosen: dict[int, tuple[str, str]] = {}
-    running: set[str] = set()
-    blocked: set[str] = set()
-    errors: dict[str, int] = {}
-    last_id, scanned = 0, 0
-    while len(chosen) < limit and scanned < SCAN_BUDGET:
-        only = "AND id = %s" if only_id is not None else ""
-        cur.execute(_WINDOW_SQL.format(only=only), [direction, last_id, *([only_id] if only_id else []), WINDOW])
-        rows = cur.fetchall()
-        if not rows:
-            break
-        scanned += len(rows)
-        last_id = rows[-1][0]
-        fresh = list({r[1] for r in rows} - running - blocked)
-        for i in range(0, len(fresh), 500):
-            part = fresh[i : i + 500]
-            cur.execute(_ERRORS_SQL.format(keys=", ".join(["%s"] * len(part))), [direction, *part])
-            errors.update({k: int(v) for k, v in cur.fetchall()})
-        for row_id, key, status, next_at, locked_until in rows:
-            if key in blocked:
-                continue
-            if (key in errors and errors[key] < row_id) or len(chosen) >= limit:
-                blocked.add(key)
-                continue
-            if not _is_due(status, next_at, locked_until, now):
-                blocked.add(key)
-                continue
-            if only_id is not None:  # a single row: it must be the first open row of its entity
-                cur.execute(_EARLIER_SQL, [direction, key, row_id])
-                if cur.fetchone():
-                    return {}
-            chosen[row_id] = (key, status)
-            running.add(key)
-        if only_id is not None:
-            break
-    return chosen
+def policy(queue: envconfig.QueueConfig) -> RetryPolicy:
+    """The retry policy of the message log (``[queue]``)."""
+    return RetryPolicy.from_queue(queue)
 
 
 def _claim(direction: str, limit: int, *, only_id: int | None = None) -> list[Claimed]:
-    """Atomically claim up to ``limit`` eligible rows of ``direction`` (see :func:`_select`)."""
-    queue = envconfig.current().queue
-    pg = connection.vendor == "postgresql"
-    with transaction.atomic(), connection.cursor() as cur:
-        if pg:  # claims of one direction are serialized (short); rows are locked with SKIP LOCKED
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK[direction]])
-        now = timezone.now()
-        chosen = _select(cur, direction, limit, now, only_id)
-        if not chosen:
-            return []
-        if pg:
-            marks = ", ".join(["%s"] * len(chosen))
-            cur.execute(f"SELECT id FROM {_T} WHERE id IN ({marks}) ORDER BY id FOR UPDATE SKIP LOCKED", list(chosen))  # noqa: S608
-            locked = {r[0] for r in cur.fetchall()}
-            gone: set[str] = set()
-            for row_id in sorted(chosen):  # a row someone else holds keeps its entity's later rows back
-                key = chosen[row_id][0]
-                if row_id not in locked or key in gone:
-                    gone.add(key)
-                    del chosen[row_id]
-            if not chosen:
-                return []
-        token = now + timedelta(seconds=queue.lease_seconds)
-        ids = sorted(chosen)
-        marks = ", ".join(["%s"] * len(ids))
-        # Outbound: the claim counts the attempt (a send may happen any time after it); a row that is
-        # released unsent gets its count back (_release). Inbound counts when the outcome is recorded.
-        counted = 1 if direction == LM.OUT else 0
-        cur.execute(
-            f"UPDATE {_T} SET status = 'processing', locked_until = %s, updated_at = %s, attempts = attempts + %s "  # noqa: S608
-            f"WHERE id IN ({marks}) AND status IN ('new', 'retry', 'processing')",
-            [_dt(token), _dt(now), counted, *ids],
-        )
-        cur.execute(_CLAIMED_SQL.format(ids=marks), [*ids, _dt(token)])
-        rows = cur.fetchall()
-    return [
-        Claimed(
-            id=r[0], direction=r[1], topic=r[2], message_id=r[3], kind=r[4], entity_key=r[5], payload=r[6],
-            attempts=r[7] - counted, created_at=_aware(r[8]) or now, prev_status=chosen[r[0]][1], token=token,
-        )
-        for r in rows
-    ]
-
-
-def _finish(c_id: int, token: datetime, **fields: Any) -> bool:
-    """Conditional update of a claimed row (still ours: processing with our token); True if done."""
-    cols = ", ".join(f"{k} = %s" for k in fields)
-    values = [_dt(v) if isinstance(v, datetime) else v for v in fields.values()]
-    with connection.cursor() as cur:
-        cur.execute(
-            f"UPDATE {_T} SET {cols} WHERE id = %s AND status = 'processing' AND locked_until = %s",  # noqa: S608
-            [*values, c_id, _dt(token)],
-        )
-        return bool(cur.rowcount)
-
-
-def _release(rows: Sequence[Claimed]) -> None:
-    """Give unprocessed claims back (still ours only): they become due again at once, with the
-    attempt count they had before the claim."""
-    if not rows:
-        return
-    now = _dt(timezone.now())
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.executemany(
-            f"UPDATE {_T} SET status = %s, attempts = %s, locked_until = NULL, updated_at = %s "  # noqa: S608
-            "WHERE id = %s AND status = 'processing' AND locked_until = %s",
-            [(LM.RETRY if c.attempts else LM.NEW, c.attempts, now, c.id, _dt(c.token)) for c in rows],
-        )
+    """Claim up to ``limit`` eligible rows of ``direction`` (:func:`mcom.service_bus.log.claim`)."""
+    lease = envconfig.current().queue.lease_seconds
+    return message_log.claim(direction, limit, lease_seconds=lease, ids=None if only_id is None else [only_id])
 
 
 # ------------------------------------------------------------------------------- processing
-
-
-class _ClaimLost(Exception):
-    """Our lease was taken over by another worker: roll back, do not finish the row."""
 
 
 def _replayed(c: Claimed, attempts: int, replayed: Mapping[int, datetime]) -> bool:
@@ -336,11 +155,9 @@ def _replayed(c: Claimed, attempts: int, replayed: Mapping[int, datetime]) -> bo
     before = replayed.get(c.id)
     if before is None:
         return False
-    done = timezone.now()
     reason = f"replay of a message received {before.isoformat()} and applied then; not applied again"
     with transaction.atomic():
-        _finish(c.id, c.token, status=LM.IGNORED, attempts=attempts, locked_until=None, updated_at=done,
-                processed_at=done, last_error=reason)
+        message_log.ignore_claimed(c, attempts=attempts, reason=reason)
     log.warning("inbound #%d %s: %s", c.id, c.topic, reason)
     return True
 
@@ -370,11 +187,7 @@ def _process_inbound(
         with transaction.atomic():
             with time_limit(queue.message_time_limit):
                 result = route.handler(message)
-            done = timezone.now()
-            if not _finish(
-                c.id, c.token, status=LM.COMPLETE, attempts=attempts, locked_until=None, updated_at=done, processed_at=done,
-                last_error="", result=_result_json(result),
-            ):
+            if not message_log.complete(c, attempts=attempts, result=result):
                 raise _ClaimLost
         return LM.COMPLETE
     except _ClaimLost:
@@ -387,21 +200,14 @@ def _process_inbound(
     except Exception as e:  # noqa: BLE001 - a handler bug is recorded on the message and retried
         log.exception("inbound #%d %s: handler raised", c.id, c.topic)
         error = e
-    done = timezone.now()
-    fields: dict[str, Any] = {"attempts": attempts, "locked_until": None, "updated_at": done}
-    fields.update(_failure(error, attempts, queue, done))
+    decision = policy(queue).after(error, attempts, timezone.now())
+    status = message_log.failed_status(decision)
     with transaction.atomic():
-        if not _finish(c.id, c.token, **fields):
+        if not message_log.fail(c, decision, attempts=attempts):
             log.warning("inbound #%d: claim lost before the failure was recorded", c.id)
             return None
-    log.warning("inbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, attempts, fields["status"], fields["last_error"])
-    return str(fields["status"])
-
-
-def _result_json(result: Any) -> str:
-    if result is None:
-        return ""
-    return json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str)
+    log.warning("inbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, attempts, status, decision.reason)
+    return status
 
 
 @dataclass(frozen=True)
@@ -411,12 +217,6 @@ class _Sent:
     claim: Claimed
     message: registry.OutboundMessage
     result: Any
-
-
-_COMPLETE_SQL = (
-    f"UPDATE {_T} SET status = %s, processed_at = %s, last_error = '', result = %s, locked_until = NULL, "  # noqa: S608
-    "updated_at = %s WHERE id = %s AND status = 'processing' AND locked_until = %s"
-)
 
 
 def _run_sent_hooks(sent: Sequence[_Sent]) -> dict[int, str]:
@@ -464,19 +264,12 @@ def _record_sent(sent: Sequence[_Sent], token: datetime) -> dict[int, str | None
     new statuses (None: claim lost — then nothing is recorded for that message)."""
     if not sent:
         return {}
-    done = timezone.now()
-    at, tok = _dt(done), _dt(token)
     try:
         with transaction.atomic():
-            with connection.cursor() as cur:
-                cur.executemany(_COMPLETE_SQL, [(LM.COMPLETE, at, _result_json(s.result), at, s.claim.id, tok) for s in sent])
-                if cur.rowcount != len(sent):
-                    raise _ClaimLost
+            message_log.complete_many([(s.claim.id, s.result) for s in sent], token)
             failed = _run_sent_hooks(sent)
             if failed:
-                with connection.cursor() as cur:
-                    cur.executemany(f"UPDATE {_T} SET status = %s, last_error = %s WHERE id = %s",  # noqa: S608
-                                    [(LM.ERROR, error, log_id) for log_id, error in failed.items()])
+                message_log.park_delivered(failed)
     except _ClaimLost:
         if len(sent) == 1:
             log.warning("outbound #%d: claim lost while sending (lease too short?)", sent[0].claim.id)
@@ -492,27 +285,27 @@ def _record_failure(c: Claimed, token: datetime, message: registry.OutboundMessa
                     queue: envconfig.QueueConfig) -> str | None:
     """Record a failed send (``retry`` with backoff or ``error``) and run ``on_failed``; None: claim lost."""
     route = registry.outbound_route(c.topic)
-    done = timezone.now()
-    fields: dict[str, Any] = {"locked_until": None, "updated_at": done}
-    fields.update(_failure(error, message.attempts, queue, done))
+    decision = policy(queue).after(error, message.attempts, timezone.now())
+    status = message_log.failed_status(decision)
     with transaction.atomic():
-        if not _finish(c.id, token, updated_at=done):
+        if not message_log.fail(replace(c, token=token), decision):
             log.warning("outbound #%d: claim lost while sending (lease too short?)", c.id)
             return None
-        log.warning("outbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, message.attempts, fields["status"],
-                    fields["last_error"])
+        log.warning("outbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, message.attempts, status,
+                    decision.reason)
         if route is not None and route.on_failed is not None:
             try:
                 with transaction.atomic():
-                    route.on_failed(message, str(fields["last_error"]), fields["status"] == LM.RETRY)
+                    route.on_failed(message, decision.reason, decision.will_retry)
             except Exception:  # noqa: BLE001 - a hook bug must not lose the status update
                 log.exception("outbound #%d %s: on_failed hook failed", c.id, c.topic)
-        LM.objects.filter(pk=c.id).update(**fields)
-    return str(fields["status"])
+    return status
 
 
-def _send_one(c: Claimed, queue: envconfig.QueueConfig) -> tuple[registry.OutboundMessage, Any, BaseException | None]:
-    """Send one claimed outbound row: ``(message for the hooks, OMS result, error or None)``."""
+def _send_one(c: Claimed, queue: envconfig.QueueConfig,
+              client: OmsClient | None = None) -> tuple[registry.OutboundMessage, Any, BaseException | None]:
+    """Send one claimed outbound row (through ``client``, else the process's client): ``(message for
+    the hooks, OMS result, error or None)``."""
     from mcom.service_bus.client import get_client
 
     route = registry.outbound_route(c.topic)
@@ -526,7 +319,7 @@ def _send_one(c: Claimed, queue: envconfig.QueueConfig) -> tuple[registry.Outbou
             raise InvalidPayload("stored params are not a JSON object")
         params = loaded
         with time_limit(queue.message_time_limit):
-            result = get_client().send(kind, c.topic, params, message_id=c.message_id)
+            result = (client or get_client()).send(kind, c.topic, params, message_id=c.message_id)
     except (MessageError, OmsError) as e:
         error = e
     except ValueError as e:  # unknown kind, payload not JSON
@@ -538,31 +331,28 @@ def _send_one(c: Claimed, queue: envconfig.QueueConfig) -> tuple[registry.Outbou
     return registry.OutboundMessage(c.id, c.topic, c.message_id, c.entity_key, params, c.attempts + 1), result, error
 
 
-def _renew(ids: Sequence[int], token: datetime, queue: envconfig.QueueConfig) -> tuple[datetime, set[int]]:
-    """Extend the lease of our claimed rows ``ids``: ``(new token, ids still ours)``."""
-    now = timezone.now()
-    renewed = now + timedelta(seconds=queue.lease_seconds)
-    marks = ", ".join(["%s"] * len(ids))
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(
-            f"UPDATE {_T} SET locked_until = %s, updated_at = %s "  # noqa: S608
-            f"WHERE id IN ({marks}) AND status = 'processing' AND locked_until = %s",
-            [_dt(renewed), _dt(now), *ids, _dt(token)],
-        )
-        if cur.rowcount == len(ids):
-            return renewed, set(ids)
-        cur.execute(f"SELECT id FROM {_T} WHERE id IN ({marks}) AND status = 'processing' AND locked_until = %s",  # noqa: S608
-                    [*ids, _dt(renewed)])
-        return renewed, {r[0] for r in cur.fetchall()}
+def _batch_client() -> OmsClient | None:
+    """The OMS client for one batch (None while ``[service_bus]`` is incomplete: each send then
+    fails with the reason and is retried)."""
+    from mcom.service_bus.client import get_client
+
+    try:
+        return get_client()
+    except envconfig.ConfigError:
+        return None
 
 
-def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig) -> dict[int, str | None]:
+def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig, *,
+                give_up: RetryPolicy | None = None) -> dict[int, str | None]:
     """Send a claimed outbound batch in id order; returns the new status of each attempted row
-    (None: claim lost). Rows not attempted (stop requested, entity held back) are released."""
+    (None: claim lost). Rows not attempted (stop requested, entity held back, or ``give_up``
+    exhausted by failures in a row: the OMS looks down) are released."""
     statuses: dict[int, str | None] = {}
+    streak = 0
     if not batch:
         return statuses
     token = batch[0].token  # one claim: one token for the whole batch (renewals keep it shared)
+    client = _batch_client()
     pending: list[_Sent] = []
     pending_keys: set[str] = set()
     failed_keys: set[str] = set()  # entities whose earlier row of this batch did not complete
@@ -577,18 +367,18 @@ def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig) -> dict[
         pending_keys.clear()
 
     for i, c in enumerate(batch):
-        if _stop.is_set():
+        if _stop.is_set() or (give_up is not None and give_up.exhausted(streak)):
             record()
-            _release([replace(r, token=token) for r in batch[i:] if r.id not in lost])
+            message_log.release([replace(r, token=token) for r in batch[i:] if r.id not in lost])
             break
         if c.entity_key in pending_keys:  # its earlier row must be recorded first (its hook may fail)
             record()
         if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
-            _release([replace(c, token=token)])
+            message_log.release([replace(c, token=token)])
             continue
         if (token - timezone.now()).total_seconds() < renew_below:
             ours = [s.claim.id for s in pending] + [r.id for r in batch[i:] if r.id not in lost]
-            token, kept = _renew(ours, token, queue)
+            token, kept = message_log.renew(ours, token, queue.lease_seconds)
             lost.update(set(ours) - kept)
             for s in [s for s in pending if s.claim.id in lost]:
                 log.warning("outbound #%d: claim lost before its delivery was recorded", s.claim.id)
@@ -599,11 +389,13 @@ def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig) -> dict[
             statuses[c.id] = None
             failed_keys.add(c.entity_key)
             continue
-        message, result, error = _send_one(c, queue)
+        message, result, error = _send_one(c, queue, client)
         if error is None:
+            streak = 0
             pending.append(_Sent(c, message, result))
             pending_keys.add(c.entity_key)
             continue
+        streak += 1
         record()  # earlier successes first: hooks run in send order
         statuses[c.id] = _record_failure(c, token, message, error, queue)
         failed_keys.add(c.entity_key)
@@ -622,10 +414,10 @@ def tick(direction: str, limit: int | None = None) -> int:
     replayed = replay.applied_among({c.id: c.payload for c in batch})  # one query per batch
     for i, c in enumerate(batch):
         if _stop.is_set():
-            _release(batch[i:])
+            message_log.release(batch[i:])
             break
         if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
-            _release([c])
+            message_log.release([c])
             continue
         status = _process_inbound(c, queue, replayed)
         if status is not None:
@@ -705,36 +497,27 @@ def send_now(log_id: int) -> bool:
     return _send_batch(claimed, envconfig.current().queue).get(log_id) == LM.COMPLETE
 
 
-def _get_for_update(log_id: int) -> LM:
-    try:
-        return LM.objects.select_for_update().get(pk=log_id)
-    except LM.DoesNotExist:
-        raise LookupError(f"message #{log_id} does not exist") from None
+def send_messages(log_ids: Sequence[int], *, give_up: RetryPolicy | None = None) -> dict[int, str | None]:
+    """Send the outbound rows ``log_ids`` now, each if it is due and first of its entity, through the
+    registered hooks; returns the new status of each attempted row (None: claim lost).
 
-
-def _in_flight(msg: LM, now: datetime) -> bool:
-    return msg.status == LM.PROCESSING and msg.locked_until is not None and msg.locked_until > now
+    ``give_up``: stop after that many failures in a row and leave the rest waiting (a page of a
+    full export while the OMS is down). Rows not claimed stay for the worker. Raises
+    ``envconfig.ConfigError`` while ``[service_bus]`` is incomplete (nothing is claimed then).
+    """
+    config = envconfig.current()
+    config.require_service_bus()
+    if not log_ids:
+        return {}
+    claimed = message_log.claim(LM.OUT, len(log_ids), lease_seconds=config.queue.lease_seconds, ids=log_ids)
+    return _send_batch(claimed, config.queue, give_up=give_up)
 
 
 def retry(log_id: int) -> LM:
     """Make message ``log_id`` due now (status ``retry``). Raises ``LookupError``/``ValueError`` (in flight)."""
-    now = timezone.now()
-    with transaction.atomic():
-        msg = _get_for_update(log_id)
-        if _in_flight(msg, now):
-            raise ValueError(f"message #{log_id} is being processed right now")
-        msg.status, msg.next_attempt_at, msg.locked_until, msg.updated_at = LM.RETRY, now, None, now
-        msg.save(update_fields=["status", "next_attempt_at", "locked_until", "updated_at"])
-    return msg
+    return message_log.retry(log_id)
 
 
 def ignore(log_id: int) -> LM:
     """Mark message ``log_id`` ``ignored`` (never processed; releases its entity). Raises like :func:`retry`."""
-    now = timezone.now()
-    with transaction.atomic():
-        msg = _get_for_update(log_id)
-        if _in_flight(msg, now):
-            raise ValueError(f"message #{log_id} is being processed right now")
-        msg.status, msg.locked_until, msg.updated_at = LM.IGNORED, None, now
-        msg.save(update_fields=["status", "locked_until", "updated_at"])
-    return msg
+    return message_log.ignore(log_id)
