@@ -85,3 +85,21 @@ def test_json_log_format_writes_one_object_per_line(env: Any) -> None:
     data = json.loads(formatter.format(record))
     assert data["level"] == "INFO" and data["logger"] == "mcom.sales"
     assert data["message"] == "order 000000004 exported" and "time" in data
+
+
+def test_the_worker_records_each_failed_attempt_and_logs_the_parked_message(
+        db: None, env: Any, caplog: Any) -> None:
+    """An inbound message whose payload cannot be parsed: the worker's failure lands in the attempt
+    history with its trace, and the parked message is one log line naming it."""
+    from mcom.service_bus import inbox, worker
+
+    msg = inbox.store_inbound("magento.sales.order_management.updated", {"order_id": "000000077", "lines": [{"id": None}]})
+    with caplog.at_level(logging.WARNING, logger="mcom.service_bus.events"):
+        worker.run_until_idle(max_seconds=10)
+    msg.refresh_from_db()
+    assert msg.status == LoggedMessage.ERROR
+    rows = list(MessageAttempt.objects.filter(message_id=msg.pk))
+    assert [r.status for r in rows] == ["error"]
+    assert rows[0].error == msg.last_error[:4000]
+    assert "Traceback" in rows[0].trace
+    assert any(f"message {msg.pk} parked" in r.getMessage() for r in caplog.records)

@@ -18,6 +18,8 @@ may use; everything else in this package is internal to the transport:
 ``client``         ``get_client().call(…)``: a synchronous query to the OMS
 ``models``         ``LoggedMessage`` (read-only queries), ``Status``, ``Kind``
 ``registration``   ``register``, ``inbound_url``
+``integration``    ``enabled()``: the Enable/Disable switch (nothing is sent while disabled)
+``events``         operator events: the "message parked" line, counters, attempt listeners
 =================  =========================================================================
 
 The application shell (``cli``, ``asgi``, ``adminui``, ``testing``) also runs the transport:
@@ -29,5 +31,6 @@ never write the message log themselves (``tests/service_bus/test_log_owner.py``)
 
 #: modules of this package the connector modules may import (checked by tests/service_bus/test_public_api.py)
 PUBLIC_MODULES = frozenset(
-    {"methods", "registry", "outbox", "inbox", "worker", "log", "errors", "retry", "client", "models", "registration"}
+    {"methods", "registry", "outbox", "inbox", "worker", "log", "errors", "retry", "client", "models", "registration",
+     "integration", "events"}
 )

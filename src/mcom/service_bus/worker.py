@@ -52,7 +52,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mcom import envconfig
-from mcom.service_bus import inbox, registry, replay
+from mcom.service_bus import events, inbox, registry, replay
 from mcom.service_bus import log as message_log
 from mcom.service_bus.errors import InvalidPayload, MessageError, OmsError, PermanentError, RetryLater
 from mcom.service_bus.log import Claimed, ClaimLost
@@ -207,6 +207,8 @@ def _process_inbound(
             log.warning("inbound #%d: claim lost before the failure was recorded", c.id)
             return None
     log.warning("inbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, attempts, status, decision.reason)
+    events.attempt_failed(log_id=c.id, direction=LM.IN, topic=c.topic, entity_key=c.entity_key, attempt=attempts,
+                          status=status, reason=decision.reason, error=error)
     return status
 
 
@@ -278,6 +280,9 @@ def _record_sent(sent: Sequence[_Sent], token: datetime) -> dict[int, str | None
         for s in sent:  # rare: some leases were taken over; record the others one by one
             out.update(_record_sent([s], token))
         return out
+    for s in sent:
+        if s.claim.id in failed:
+            events.parked(s.claim.id, s.claim.topic, s.claim.entity_key, failed[s.claim.id], direction=LM.OUT)
     return {s.claim.id: LM.ERROR if s.claim.id in failed else LM.COMPLETE for s in sent}
 
 
@@ -299,6 +304,8 @@ def _record_failure(c: Claimed, token: datetime, message: registry.OutboundMessa
                     route.on_failed(message, decision.reason, decision.will_retry)
             except Exception:  # noqa: BLE001 - a hook bug must not lose the status update
                 log.exception("outbound #%d %s: on_failed hook failed", c.id, c.topic)
+    events.attempt_failed(log_id=c.id, direction=LM.OUT, topic=c.topic, entity_key=c.entity_key,
+                          attempt=message.attempts, status=status, reason=decision.reason, error=error)
     return status
 
 
