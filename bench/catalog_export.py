@@ -147,7 +147,8 @@ def child(db: str, n: int) -> dict[str, Any]:
         t = time.perf_counter()
         task = services.run_export(progress=progress)
         seconds = time.perf_counter() - t
-        assert task.status == "complete" and task.sent == task.processed == n + 1, (task.status, task.sent, n)
+        assert task.status == "complete", (task.status, task.sent, n)
+        assert task.sent == task.processed == n + 1, (task.status, task.sent, n)
         posts = baseline(min(n, BASELINE_MAX))
     return {"db": db, "n": n, "seconds": seconds, "rate": (n + 1) / seconds, "rss_before": before,
             "rss_peak": peak, "baseline": posts}

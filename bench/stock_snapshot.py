@@ -127,7 +127,8 @@ def child(db: str, n_skus: int) -> None:
         ours = time.perf_counter() - t
         assert done == messages, (done, messages)
         assert LoggedMessage.objects.filter(status=LoggedMessage.COMPLETE).count() == messages
-        assert StockItem.objects.count() == n_skus and StockStatus.objects.count() == n_skus
+        assert StockItem.objects.count() == n_skus
+        assert StockStatus.objects.count() == n_skus
 
         messages = store_messages(skus, "2026-01-01 11:00:00", 7)  # every quantity changes
         t = time.perf_counter()

@@ -14,6 +14,7 @@ so the sandbox OMS works without one.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -394,10 +395,8 @@ def write(data: dict[str, Any], path: Path | None = None) -> None:
     path = path or instance.env_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
-    try:
+    with contextlib.suppress(OSError):  # non-POSIX filesystems
         path.chmod(0o600)
-    except OSError:  # pragma: no cover - non-POSIX filesystems
-        pass
     _cache.cfg = None
 
 

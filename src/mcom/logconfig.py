@@ -8,6 +8,7 @@ another 4xx is logged at INFO, 5xx stay errors.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import logging.config
@@ -80,10 +81,8 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
+        with contextlib.suppress(OSError):  # filesystems without modes
             os.fchmod(fd, 0o600)  # a file created before by an older version or another umask
-        except OSError:  # pragma: no cover - filesystems without modes
-            pass
         return cast(io.TextIOWrapper, os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors))
 
 

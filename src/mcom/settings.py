@@ -6,9 +6,14 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
+
 from mcom import envconfig, instance
 from mcom.dburl import database_settings
 from mcom.logconfig import logging_dict, private_file
+
+# generic admin/form classes (ModelAdmin[Order]) at run time, as the type stubs declare them
+django_stubs_ext.monkeypatch()
 
 _cfg = envconfig.current()
 ROOT = instance.root()

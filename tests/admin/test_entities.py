@@ -124,14 +124,21 @@ def test_order_page_shows_export_state_error_history_and_post_sales(
     CreditMemoItem.objects.create(credit_memo=memo, order_item=item, qty=1)
 
     page = html(operator_client.get(_url(order)))
-    assert "OMS export" in page and "Failed" in page
+    assert "OMS export" in page
+    assert "Failed" in page
     assert "OMS unavailable: HTTP 503 from the service bus" in page
     assert '<div class="readonly">3</div>' in page  # attempts
     assert "Invoiced by the OMS" in page  # status history
-    assert "SHP-" + order.increment_id in page and "WH1" in page and "SKU-A × 2" in page
-    assert "1Z999AA10123456784" in page and "https://track.example/1Z999AA10123456784" in page
-    assert "req-123" in page and "RMA-CS-1" in page and "SKU-A × 1 (NEW) — APPROVED" in page
-    assert "CDE42" in page and "12.10" in page
+    assert "SHP-" + order.increment_id in page
+    assert "WH1" in page
+    assert "SKU-A × 2" in page
+    assert "1Z999AA10123456784" in page
+    assert "https://track.example/1Z999AA10123456784" in page
+    assert "req-123" in page
+    assert "RMA-CS-1" in page
+    assert "SKU-A × 1 (NEW) — APPROVED" in page
+    assert "CDE42" in page
+    assert "12.10" in page
     assert "Request return" not in page  # not exported
 
 
@@ -139,7 +146,8 @@ def test_exported_shipped_order_links_to_request_return(operator_client: Client,
     order = make_order()
     Order.objects.filter(pk=order.pk).update(oms_exported_at=timezone.now(), oms_export_attempts=1)
     page = html(operator_client.get(_url(order)))
-    assert "Exported" in page and f'href="{_url(order, "return")}"' in page
+    assert "Exported" in page
+    assert f'href="{_url(order, "return")}"' in page
     unshipped = make_order([("SKU-C", 1, 0)])
     assert "Request return" not in html(operator_client.get(_url(unshipped)))
 
@@ -148,7 +156,8 @@ def test_request_return_page_lists_the_shipped_lines(operator_client: Client, ma
     order = make_order([("SKU-A", 3, 2), ("SKU-B", 1, 0)])
     a = order.items.get(sku="SKU-A")
     page = html(operator_client.get(_url(order, "return")))
-    assert f'name="line-{a.pk}-qty"' in page and "csrfmiddlewaretoken" in page
+    assert f'name="line-{a.pk}-qty"' in page
+    assert "csrfmiddlewaretoken" in page
     assert "SKU-B" not in page  # not shipped
     assert 'list="mcom-return-conditions"' in page
 
@@ -158,21 +167,26 @@ def test_request_return_creates_the_rma_and_queues_authorize(operator_client: Cl
     a, b = order.items.order_by("id")
     data = _return_form(order, {"SKU-A": 2}, reason="wrong size", **{"SKU-A-condition": "NEW"})
     response = operator_client.post(_url(order, "return"), data)
-    assert response.status_code == 302 and response["Location"] == _url(order)
+    assert response.status_code == 302
+    assert response["Location"] == _url(order)
 
     rma = Rma.objects.get(order=order)
-    assert rma.status == Rma.STATUS_PENDING and rma.reason == "wrong size"
+    assert rma.status == Rma.STATUS_PENDING
+    assert rma.reason == "wrong size"
     assert [(i.order_item_id, i.qty, i.condition) for i in rma.items.all()] == [(a.pk, Decimal(2), "NEW")]
     [msg] = _authorize_messages()
     assert msg.entity_key == f"order:{order.increment_id}"
     params = json.loads(msg.payload)["return"]
-    assert params["user"] == "operator" and params["order_id"] == order.increment_id
+    assert params["user"] == "operator"
+    assert params["order_id"] == order.increment_id
     assert [(ln["id"], ln["condition"], ln["reason"]) for ln in params["lines"]] == [
         (f"{a.pk}-1", "NEW", "wrong size"), (f"{a.pk}-2", "NEW", "wrong size")]
 
     page = html(operator_client.get(response["Location"]))
-    assert f"request id {rma.request_id}" in page and "2 units" in page  # success message
-    assert rma.request_id in page and "awaiting the OMS" in page  # the returns block
+    assert f"request id {rma.request_id}" in page
+    assert "2 units" in page
+    assert rma.request_id in page
+    assert "awaiting the OMS" in page
     assert b.pk  # SKU-B untouched
 
 
@@ -188,7 +202,8 @@ def test_request_return_with_too_many_units_shows_the_error_next_to_the_line(
     row = row[: row.index("</tr>")]
     assert "3 is more than the 2 returnable of SKU-A (shipped 2, already returned or requested 0)" in row
     assert 'class="errorlist' in row
-    assert not Rma.objects.exists() and not _authorize_messages()
+    assert not Rma.objects.exists()
+    assert not _authorize_messages()
 
 
 def test_request_return_without_any_quantity_is_refused(operator_client: Client, make_order: MakeOrder) -> None:
@@ -214,7 +229,8 @@ def test_read_only_user_gets_403(reader_client: Client, make_order: MakeOrder) -
     assert "Request return" not in reader_client.get(_url(order)).content.decode()
     assert reader_client.get(_url(order, "return")).status_code == 403
     assert reader_client.post(_url(order, "return"), _return_form(order, {"SKU-A": 1})).status_code == 403
-    assert not Rma.objects.exists() and not _authorize_messages()
+    assert not Rma.objects.exists()
+    assert not _authorize_messages()
 
 
 def test_changing_orders_is_not_enough_without_the_act_permission(make_order: MakeOrder) -> None:
@@ -248,13 +264,17 @@ def test_product_list_and_page_show_the_last_sync(operator_client: Client, db: N
     ProductSync.objects.create(product=failed, last_queued_at=now, last_error="OMS refused: sku too long")
 
     listing = html(operator_client.get(reverse("admin:commerce_product_changelist")))
-    assert "OMS sync" in listing and "synced " in listing and "never queued" in listing
+    assert "OMS sync" in listing
+    assert "synced " in listing
+    assert "never queued" in listing
     assert "failed: OMS refused: sku too long" in listing
     only_errors = html(operator_client.get(reverse("admin:commerce_product_changelist"), {"oms_sync": "error"}))
-    assert "FAILED-1" in only_errors and "SYNCED-1" not in only_errors
+    assert "FAILED-1" in only_errors
+    assert "SYNCED-1" not in only_errors
 
     page = html(operator_client.get(reverse("admin:commerce_product_change", args=[failed.pk])))
-    assert "Last queued for the OMS" in page and "Last sync error" in page
+    assert "Last queued for the OMS" in page
+    assert "Last sync error" in page
     assert "OMS refused: sku too long" in page
     never = Product.objects.get(sku="NEVER-1")
     assert "Last delivered to the OMS" in html(
@@ -287,7 +307,8 @@ def test_stock_is_read_only_in_production_mode(operator_client: Client, stock: d
     listing = html(operator_client.get(reverse("admin:commerce_stockitem_changelist")))
     assert "stock is managed by the OMS" in listing
     page = html(operator_client.get(reverse("admin:commerce_stockitem_change", args=[item.pk])))
-    assert 'name="qty"' not in page and "stock is managed by the OMS" in page
+    assert 'name="qty"' not in page
+    assert "stock is managed by the OMS" in page
     assert _stock_post(operator_client, item, 99).status_code == 403
     assert operator_client.get(reverse("admin:commerce_stockitem_add")).status_code == 403
     assert StockItem.objects.get(pk=item.pk).qty == 5
@@ -307,11 +328,13 @@ def test_stock_is_editable_in_developer_mode(operator_client: Client, stock: dic
     env(mode="developer")
     item = stock["managed"]
     page = html(operator_client.get(reverse("admin:commerce_stockitem_change", args=[item.pk])))
-    assert 'name="qty"' in page and "stock is managed by the OMS" not in page
+    assert 'name="qty"' in page
+    assert "stock is managed by the OMS" not in page
     response = _stock_post(operator_client, item, 12)
     assert response.status_code == 302, response.content.decode()[:2000]
     item.refresh_from_db()
-    assert item.qty == 12 and item.is_in_stock
+    assert item.qty == 12
+    assert item.is_in_stock
     assert item.product.stock_statuses.get().qty == 12  # set_stock reindexed the row
 
 
@@ -363,7 +386,9 @@ def test_admin_names_are_spelled_right(operator_client: Client) -> None:
     index = html(operator_client.get(reverse("admin:index")))
     for wrong in ("Addresss", "Historys", "Statuss", "Rmas"):
         assert wrong not in index
-    assert "Stock statuses" in index and "Returns (RMAs)" in index and "Order status history" in index
+    assert "Stock statuses" in index
+    assert "Returns (RMAs)" in index
+    assert "Order status history" in index
 
 
 def test_credit_memo_reason_is_shown_in_words(operator_client: Client, make_order: MakeOrder) -> None:

@@ -44,7 +44,8 @@ def test_dashboard_links_every_page_and_charts_the_last_24_hours(operator_client
         "connector_log",
     ):
         assert reverse(f"mcom_admin:{name}") in page
-    assert "<svg" in page and 'role="img"' in page
+    assert "<svg" in page
+    assert 'role="img"' in page
     assert "1 incoming, 1 outgoing and 1 in error over the last 24 hours" in page
 
 
@@ -58,8 +59,11 @@ def test_hourly_activity_buckets_by_hour(db: None) -> None:
     assert (buckets[-1].incoming, buckets[-1].outgoing, buckets[-1].errors) == (2, 0, 0)
     assert (buckets[-2].incoming, buckets[-2].outgoing, buckets[-2].errors) == (0, 1, 1)
     drawn = chart.build(buckets)
-    assert drawn.total_in == 2 and drawn.total_out == 1 and drawn.total_errors == 1
-    assert len(drawn.incoming) == 24 and len(drawn.error_dots) == 1
+    assert drawn.total_in == 2
+    assert drawn.total_out == 1
+    assert drawn.total_errors == 1
+    assert len(drawn.incoming) == 24
+    assert len(drawn.error_dots) == 1
 
 
 # ----------------------------------------------------------------------------------- integration
@@ -75,9 +79,11 @@ def test_integration_shows_settings_topics_and_history_never_secrets(
     assert "http://127.0.0.1:9/" in page
     assert "mcom-client" in page
     assert "http://127.0.0.1:8000/mcom/service-bus" in page
-    assert "bus down" in page and "Failed" in page
+    assert "bus down" in page
+    assert "Failed" in page
     assert "configured (hidden)" in page
-    assert ">Register<" in page and ">Check connection<" in page
+    assert ">Register<" in page
+    assert ">Check connection<" in page
 
 
 def test_register_failure_is_reported(operator_client: Client, secrets_env: Any) -> None:
@@ -85,14 +91,16 @@ def test_register_failure_is_reported(operator_client: Client, secrets_env: Any)
     page = html(response)
     assert "Registration failed" in page
     reg = Registration.objects.get()
-    assert reg.ok is False and reg.source == "admin"
+    assert reg.ok is False
+    assert reg.source == "admin"
 
 
 def test_check_connection_reports_an_unreachable_oauth_server(
     operator_client: Client, secrets_env: Any
 ) -> None:
     page = html(operator_client.post(reverse("mcom_admin:check_connection"), follow=True))
-    assert "Connection failed" in page and "127.0.0.1:9" in page
+    assert "Connection failed" in page
+    assert "127.0.0.1:9" in page
 
 
 def test_check_connection_names_the_missing_key(operator_client: Client, env: Any) -> None:
@@ -126,8 +134,10 @@ def test_configuration_lists_every_path_grouped_like_the_seed(operator_client: C
     positions = [page.index(f">{group}</h2>") for group in config.GROUPS]
     assert positions == sorted(positions)
     for spec in config.PATHS.values():
-        assert spec.path in page and spec.label in page
-    assert 'name="mcom__orders__export_statuses" ' in page and "multiple" in page
+        assert spec.path in page
+        assert spec.label in page
+    assert 'name="mcom__orders__export_statuses" ' in page
+    assert "multiple" in page
     assert "Use default" not in page  # default scope
 
 
@@ -182,9 +192,11 @@ def test_store_scope_overrides_and_use_default(operator_client: Client, db: None
     Store.objects.create(code="fr", name="French")
     config.set_value("mcom/general/sales_channel_id", "luma")
     page = html(operator_client.get(reverse("mcom_admin:configuration") + "?store=fr"))
-    assert "Store view: French (fr)" in page and "Use default" in page
+    assert "Store view: French (fr)" in page
+    assert "Use default" in page
     assert "Set in the default scope only." in page  # prune settings
-    assert 'name="mcom__message_log__prune_days"' in page and "disabled" in page
+    assert 'name="mcom__message_log__prune_days"' in page
+    assert "disabled" in page
 
     inherit = {
         f"{k}__use_default": "on"
@@ -211,7 +223,8 @@ def test_store_scope_overrides_and_use_default(operator_client: Client, db: None
 
 def test_unknown_store_falls_back_to_the_default_scope(operator_client: Client) -> None:
     page = html(operator_client.get(reverse("mcom_admin:configuration") + "?store=nope"))
-    assert "Unknown store" in page and "Default config" in page
+    assert "Unknown store" in page
+    assert "Default config" in page
 
 
 # ----------------------------------------------------------------------------------- message log
@@ -246,7 +259,10 @@ def test_message_log_filters_searches_and_counts(operator_client: Client) -> Non
     assert ids({"date_to": day.date().isoformat()}) == {"order:7"}
     assert ids({"date_from": timezone.now().date().isoformat()}) == {"sku:A", "order:000000042"}
     page = html(operator_client.get(url, {"direction": "out"}))
-    assert "Error (1)" in page and "Retry (1)" in page and "Complete (0)" in page and "All (2)" in page
+    assert "Error (1)" in page
+    assert "Retry (1)" in page
+    assert "Complete (0)" in page
+    assert "All (2)" in page
 
 
 def test_message_log_paginates(operator_client: Client) -> None:
@@ -258,9 +274,12 @@ def test_message_log_paginates(operator_client: Client) -> None:
     )
     url = reverse("mcom_admin:messages")
     first = html(operator_client.get(url, {"status": "new"}))
-    assert "Page 1 of 3" in first and "120 messages" in first and "status=new&amp;p=2" in first
+    assert "Page 1 of 3" in first
+    assert "120 messages" in first
+    assert "status=new&amp;p=2" in first
     last = html(operator_client.get(url, {"status": "new", "p": "3"}))
-    assert "Page 3 of 3" in last and len(re.findall(r'href="/admin/mcom/messages/\d+/"', last)) == 20
+    assert "Page 3 of 3" in last
+    assert len(re.findall(r'href="/admin/mcom/messages/\d+/"', last)) == 20
 
 
 def test_message_detail_pretty_prints_payload_and_result(operator_client: Client) -> None:
@@ -275,7 +294,8 @@ def test_message_detail_pretty_prints_payload_and_result(operator_client: Client
     assert "{\n  &quot;order&quot;: {\n    &quot;id&quot;: &quot;000000001&quot;" in page
     assert "&quot;ok&quot;: true" in page
     assert "order 000000001 not known yet" in page
-    assert ">Retry<" in page and ">Ignore<" in page
+    assert ">Retry<" in page
+    assert ">Ignore<" in page
 
 
 def test_retry_and_ignore_go_through_the_worker(operator_client: Client) -> None:
@@ -285,7 +305,8 @@ def test_retry_and_ignore_go_through_the_worker(operator_client: Client) -> None
     page = html(operator_client.post(reverse("mcom_admin:message_retry", args=[msg.pk]), follow=True))
     assert "is due again" in page
     msg.refresh_from_db()
-    assert msg.status == LoggedMessage.RETRY and msg.next_attempt_at <= timezone.now()
+    assert msg.status == LoggedMessage.RETRY
+    assert msg.next_attempt_at <= timezone.now()
     html(operator_client.post(reverse("mcom_admin:message_ignore", args=[msg.pk]), follow=True))
     msg.refresh_from_db()
     assert msg.status == LoggedMessage.IGNORED
@@ -309,7 +330,9 @@ def test_catalog_export_schedule_then_cancel(operator_client: Client) -> None:
     page = html(operator_client.get(reverse("mcom_admin:catalog_export")))
     assert "No catalog export has run yet." in page
     page = html(operator_client.post(reverse("mcom_admin:catalog_export_schedule"), follow=True))
-    assert "scheduled" in page and "Pending" in page and ">Cancel export<" in page
+    assert "scheduled" in page
+    assert "Pending" in page
+    assert ">Cancel export<" in page
     page = html(operator_client.post(reverse("mcom_admin:catalog_export_schedule"), follow=True))
     assert "already open" in page
     page = html(operator_client.post(reverse("mcom_admin:catalog_export_cancel"), follow=True))
@@ -331,10 +354,13 @@ def test_catalog_export_runs_in_a_background_thread(transactional_db: None, oper
     assert "started" in page
     background.wait()
     task = CatalogExportTask.objects.get()
-    assert task.status == CatalogExportTask.COMPLETE and task.requested_by == "admin"
+    assert task.status == CatalogExportTask.COMPLETE
+    assert task.requested_by == "admin"
     assert task.processed == task.total >= 5
     state = c.get(reverse("mcom_admin:catalog_export_status")).json()
-    assert state["status"] == "complete" and state["open"] is False and state["percent"] == 100.0
+    assert state["status"] == "complete"
+    assert state["open"] is False
+    assert state["percent"] == 100.0
 
 
 # ------------------------------------------------------------------------------------ change log
@@ -349,9 +375,11 @@ def test_changelog_renders_markdown_and_escapes_html(
     )
     monkeypatch.setattr(changelog, "_candidates", lambda: [md])
     page = html(operator_client.get(reverse("mcom_admin:changelog")))
-    assert "<h1>Changelog</h1>" in page and "<h2>0.1.0</h2>" in page
+    assert "<h1>Changelog</h1>" in page
+    assert "<h2>0.1.0</h2>" in page
     assert "<li>first <code>code</code> item</li>" in page
-    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
     assert 'href="javascript:' not in page
 
 
@@ -383,9 +411,12 @@ def test_system_report_lists_versions_modules_database_queue_and_cron(
         name="service_bus.process", last_started_at=timezone.now(), last_finished_at=timezone.now()
     )
     page = html(operator_client.get(reverse("mcom_admin:system_report")))
-    assert mcom.__version__ in page and django.get_version() in page
+    assert mcom.__version__ in page
+    assert django.get_version() in page
     assert ("SQLite" in page) or ("PostgreSQL" in page)
-    assert "inventory</th><td>" in page and ">Disabled<" in page and ">Enabled<" in page
+    assert "inventory</th><td>" in page
+    assert ">Disabled<" in page
+    assert ">Enabled<" in page
     assert "service_bus.process" in page
     assert "?direction=out&amp;status=error" in page
 
@@ -405,10 +436,14 @@ def test_connector_log_tails_filters_by_level_and_masks_secrets(
     lines.append("Traceback (most recent call last):")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     page = html(operator_client.get(reverse("mcom_admin:connector_log")))
-    assert "line 299" in page and "line 50<" not in page  # last 200 lines only
-    assert BUS_SECRET not in page and "boom with ***" in page
+    assert "line 299" in page
+    assert "line 50<" not in page
+    assert BUS_SECRET not in page
+    assert "boom with ***" in page
     page = html(operator_client.get(reverse("mcom_admin:connector_log"), {"level": "ERROR", "lines": "1000"}))
-    assert "boom with ***" in page and "Traceback" in page and "line 299" not in page
+    assert "boom with ***" in page
+    assert "Traceback" in page
+    assert "line 299" not in page
 
 
 def test_dashboard_says_what_needs_attention(operator_client: Client, env: Any) -> None:
@@ -438,7 +473,8 @@ def test_catalog_export_page_shows_product_sync(operator_client: Client) -> None
     page = html(operator_client.get(reverse("mcom_admin:catalog_export")))
     assert "Received by the OMS</th><td>1</td>" in page
     assert "Last sync failed</th><td>1</td>" in page
-    assert "SYNC-B" in page and "OmsRejected: bad sku" in page
+    assert "SYNC-B" in page
+    assert "OmsRejected: bad sku" in page
 
 
 def test_connector_log_filters_by_order_and_reads_json_lines(operator_client: Client) -> None:
@@ -451,9 +487,12 @@ def test_connector_log_filters_by_order_and_reads_json_lines(operator_client: Cl
                     "message": "message 14 parked: RetryLater: x [t order:000000004]"}),
     ]) + "\n", encoding="utf-8")
     page = html(operator_client.get(reverse("mcom_admin:connector_log"), {"entity": "000000004"}))
-    assert "message 12" in page and "message 14 parked" in page and "000000005" not in page
+    assert "message 12" in page
+    assert "message 14 parked" in page
+    assert "000000005" not in page
     page = html(operator_client.get(reverse("mcom_admin:connector_log"), {"entity": "000000004", "level": "WARNING"}))
-    assert "message 14 parked" in page and "message 12" not in page
+    assert "message 14 parked" in page
+    assert "message 12" not in page
 
 
 # ------------------------------------------------------------------- mass actions, timings, history
@@ -464,7 +503,8 @@ def test_mass_retry_and_ignore_of_selected_messages(operator_client: Client) -> 
     done = make_message(status=LoggedMessage.COMPLETE)
     url = reverse("mcom_admin:message_mass_action")
     page = html(operator_client.get(reverse("mcom_admin:messages")))
-    assert f'name="ids" value="{failed[0].pk}"' in page and "Retry selected messages" in page
+    assert f'name="ids" value="{failed[0].pk}"' in page
+    assert "Retry selected messages" in page
     response = operator_client.post(url, {"action": "retry", "ids": [m.pk for m in failed] + [done.pk],
                                           "next": reverse("mcom_admin:messages") + "?status=error"}, follow=True)
     assert response.redirect_chain[-1][0].endswith("?status=error")
@@ -482,7 +522,8 @@ def test_readers_see_no_mass_action_and_may_not_post_one(reader_client: Client) 
     msg = make_message(status=LoggedMessage.ERROR)
     assert "Retry selected messages" not in html(reader_client.get(reverse("mcom_admin:messages")))
     r = reader_client.post(reverse("mcom_admin:message_mass_action"), {"action": "retry", "ids": [msg.pk]})
-    assert r.status_code == 403 and LoggedMessage.objects.get(pk=msg.pk).status == LoggedMessage.ERROR
+    assert r.status_code == 403
+    assert LoggedMessage.objects.get(pk=msg.pk).status == LoggedMessage.ERROR
 
 
 def test_message_detail_shows_timing_and_the_attempt_history(operator_client: Client) -> None:
@@ -498,22 +539,28 @@ def test_message_detail_shows_timing_and_the_attempt_history(operator_client: Cl
             events.attempt_failed(log_id=msg.pk, direction=msg.direction, topic=msg.topic, entity_key=msg.entity_key,
                                   attempt=n, status=status, reason=f"ValueError: {e}", error=e)
     page = html(operator_client.get(reverse("mcom_admin:message", args=[msg.pk])))
-    assert "Received → applied" in page and "3.0 s" in page
+    assert "Received → applied" in page
+    assert "3.0 s" in page
     assert "History (2 failed attempts)" in page
-    assert "attempt 1 went wrong" in page and "attempt 2 went wrong" in page and "Traceback" in page
+    assert "attempt 1 went wrong" in page
+    assert "attempt 2 went wrong" in page
+    assert "Traceback" in page
 
 
 def test_integration_page_enables_and_disables(operator_client: Client, reader_client: Client) -> None:
     from mcom.service_bus import integration
 
     page = html(operator_client.get(reverse("mcom_admin:integration")))
-    assert ">Disable<" in page and "Enabled" in page
+    assert ">Disable<" in page
+    assert "Enabled" in page
     assert reader_client.post(reverse("mcom_admin:integration_disable")).status_code == 403
     try:
         operator_client.post(reverse("mcom_admin:integration_disable"), {"reason": "OMS upgrade"})
         assert not integration.enabled()
         dashboard = html(operator_client.get(reverse("mcom_admin:dashboard")))
-        assert "Disabled" in dashboard and "OMS upgrade" in dashboard and "admin:operator" in dashboard
+        assert "Disabled" in dashboard
+        assert "OMS upgrade" in dashboard
+        assert "admin:operator" in dashboard
         assert ">Enable<" in html(operator_client.get(reverse("mcom_admin:integration")))
         operator_client.post(reverse("mcom_admin:integration_enable"))
         assert integration.enabled()

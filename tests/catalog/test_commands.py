@@ -31,20 +31,25 @@ def test_either_form_schedules(flag: str) -> None:
 
 def test_status_without_any_export() -> None:
     result = CliRunner().invoke(main, ["oms:catalog-export:status"])
-    assert result.exit_code == 0 and "No catalog export has been run yet." in result.output
+    assert result.exit_code == 0
+    assert "No catalog export has been run yet." in result.output
 
 
 def test_schedule_twice_and_cancel_with_nothing_open_are_one_line_errors() -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["oms:catalog-export:run", "-s"]).exit_code == 0
     again = runner.invoke(main, ["oms:catalog-export:run", "-s"])
-    assert again.exit_code == 1 and "already open" in again.output
+    assert again.exit_code == 1
+    assert "already open" in again.output
     cancelled = runner.invoke(main, ["oms:catalog-export:run", "--cancel"])
-    assert cancelled.exit_code == 0 and "cancelled (0/0 exported)" in cancelled.output
+    assert cancelled.exit_code == 0
+    assert "cancelled (0/0 exported)" in cancelled.output
     none = runner.invoke(main, ["oms:catalog-export:run", "--cancel"])
-    assert none.exit_code == 1 and none.output.strip() == "Error: no pending or running catalog export to cancel"
+    assert none.exit_code == 1
+    assert none.output.strip() == "Error: no pending or running catalog export to cancel"
 
 
 def test_cancel_with_schedule_only_is_refused() -> None:
     result = CliRunner().invoke(main, ["oms:catalog-export:run", "-s", "--cancel"])
-    assert result.exit_code == 1 and "cannot be combined" in result.output
+    assert result.exit_code == 1
+    assert "cannot be combined" in result.output

@@ -29,11 +29,13 @@ def test_full_export_streams_every_product_in_pages_with_progress(catalog: None)
     task = services.run_export(progress=lambda t: seen.append((t.status, t.processed, t.total)),
                                sender=None, batch_size=500)
     assert (task.status, task.processed, task.total) == (Task.COMPLETE, 1201, 1201)  # + STANDARD shipping
-    assert task.slot is None and task.finished_at is not None
+    assert task.slot is None
+    assert task.finished_at is not None
     assert seen[0] == ("running", 0, 1201)
     assert [p for _, p, _ in seen] == [0, 1, 501, 1001, 1201]
     skus = [m["product"]["sku"] for m in product_messages()]
-    assert len(skus) == 1201 and "STANDARD" in skus
+    assert len(skus) == 1201
+    assert "STANDARD" in skus
     assert services.current_task() == task
 
 
@@ -59,13 +61,16 @@ def test_direct_sending_stops_when_nothing_gets_through(catalog: None) -> None:
 
     task = services.run_export(sender=down, batch_size=100)
     assert len(calls) == export.MAX_FAILED_PAGES
-    assert task.status == Task.COMPLETE and task.processed == 1201 and task.sent == 0
+    assert task.status == Task.COMPLETE
+    assert task.processed == 1201
+    assert task.sent == 0
     assert LoggedMessage.objects.filter(status=LoggedMessage.NEW).count() == 1201  # left for the worker
 
 
 def test_schedule_only_creates_a_pending_task_that_cron_runs(catalog: None, env: Any) -> None:
     task = services.schedule_export(requested_by="test")
-    assert task.status == Task.PENDING and services.current_task() == task
+    assert task.status == Task.PENDING
+    assert services.current_task() == task
     env(modules=["catalog"])  # only the catalog jobs in this cron pass; the bus is not configured
     runs = cron.run_due(force=True, only="catalog.export")
     assert runs[0].ok, runs[0].error
@@ -93,7 +98,8 @@ def test_cancel_a_running_export_stops_between_pages_and_records_progress(catalo
     def progress(task: Task) -> None:
         if task.processed == 501:
             requested = services.cancel_export()
-            assert requested.status == Task.RUNNING and requested.cancel_requested
+            assert requested.status == Task.RUNNING
+            assert requested.cancel_requested
 
     task = services.run_export(progress=progress, sender=None, batch_size=500)
     assert task.status == Task.CANCELLED
@@ -106,7 +112,8 @@ def test_cancel_a_running_export_stops_between_pages_and_records_progress(catalo
 def test_cancel_a_pending_export(catalog: None) -> None:
     services.schedule_export()
     task = services.cancel_export()
-    assert task.status == Task.CANCELLED and task.processed == 0
+    assert task.status == Task.CANCELLED
+    assert task.processed == 0
     with pytest.raises(services.NothingToCancel):
         services.cancel_export()
 
@@ -128,7 +135,8 @@ def _interrupt_after_first_page(catalog: None) -> Task:
 
 def test_an_interrupted_export_is_detected_and_resumed(catalog: None) -> None:
     task = _interrupt_after_first_page(catalog)
-    assert task.status == Task.RUNNING and task.display_status == "interrupted"
+    assert task.status == Task.RUNNING
+    assert task.display_status == "interrupted"
     last = task.last_product_id
     before = LoggedMessage.objects.count()
     resumed = services.run_export(sender=None, batch_size=500)
@@ -157,7 +165,8 @@ def test_restart_starts_an_interrupted_export_over(catalog: None) -> None:
 def test_cancel_an_interrupted_export(catalog: None) -> None:
     _interrupt_after_first_page(catalog)
     task = services.cancel_export()
-    assert task.status == Task.CANCELLED and "interruption at 501" in task.error
+    assert task.status == Task.CANCELLED
+    assert "interruption at 501" in task.error
 
 
 def test_a_failing_export_is_marked_failed(catalog: None) -> None:
@@ -167,7 +176,9 @@ def test_a_failing_export_is_marked_failed(catalog: None) -> None:
     with pytest.raises(RuntimeError):
         services.run_export(sender=boom)
     task = services.current_task()
-    assert task is not None and task.status == Task.FAILED and "disk on fire" in task.error
+    assert task is not None
+    assert task.status == Task.FAILED
+    assert "disk on fire" in task.error
 
 
 def test_memory_does_not_depend_on_catalog_size_pages_are_bounded(catalog: None, monkeypatch: Any) -> None:
@@ -180,7 +191,8 @@ def test_memory_does_not_depend_on_catalog_size_pages_are_bounded(catalog: None,
 
     monkeypatch.setattr(export.sync, "queue_products", spy)
     services.run_export(sender=None, batch_size=300)
-    assert max(sizes) == 300 and sum(sizes) == 1200
+    assert max(sizes) == 300
+    assert sum(sizes) == 1200
 
 
 def test_a_run_whose_task_was_taken_over_stops_without_touching_it(catalog: None) -> None:
@@ -191,4 +203,6 @@ def test_a_run_whose_task_was_taken_over_stops_without_touching_it(catalog: None
             Task.objects.filter(pk=task.pk).update(heartbeat_at=other)
 
     task = services.run_export(progress=progress, sender=None, batch_size=500)
-    assert task.status == Task.RUNNING and task.heartbeat_at == other and task.processed == 501
+    assert task.status == Task.RUNNING
+    assert task.heartbeat_at == other
+    assert task.processed == 501

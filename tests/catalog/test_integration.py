@@ -30,7 +30,8 @@ def test_saved_product_reaches_the_oms_with_the_configured_custom_attributes(wir
     ])
     worker.run_until_idle()
     product = wired.sandbox.api.product("TEE")
-    assert product["sku"] == "TEE" and product["id"] == "TEE"
+    assert product["sku"] == "TEE"
+    assert product["id"] == "TEE"
     assert product["name"][0]["value"] == "T-shirt (new)"  # the latest state, sent once
     assert (product["enabled"], product["status"]) == (False, "inactive")
     assert product["custom_attributes"] == [
@@ -40,7 +41,8 @@ def test_saved_product_reaches_the_oms_with_the_configured_custom_attributes(wir
     journal = wired.sandbox.api.journal(method="magento.catalog.product_management.updated")
     assert len(journal) == 1
     sync = ProductSync.objects.get(product__sku="TEE")
-    assert sync.last_synced_at is not None and sync.last_error == ""
+    assert sync.last_synced_at is not None
+    assert sync.last_error == ""
 
 
 def test_failed_delivery_is_recorded_on_the_product(wired: Any) -> None:
@@ -48,7 +50,8 @@ def test_failed_delivery_is_recorded_on_the_product(wired: Any) -> None:
     commerce.upsert_products([ProductIn(sku="ERR", name="Err")])
     worker.run_until_idle()
     sync = ProductSync.objects.get(product__sku="ERR")
-    assert "503" in sync.last_error and "will retry" in sync.last_error
+    assert "503" in sync.last_error
+    assert "will retry" in sync.last_error
     assert sync.last_synced_at is None
 
 
@@ -59,25 +62,32 @@ def test_full_export_command_sends_the_catalog_with_progress_and_status(wired: A
     assert result.exit_code == 0, result.output
     assert "complete: 1101 item(s) exported, 1101 delivered now" in result.output
     skus = {p["sku"] for p in wired.sandbox.api.products(limit=5000)}
-    assert len(skus) == 1101 and "STANDARD" in skus and "P000000" in skus and "P001099" in skus
+    assert len(skus) == 1101
+    assert "STANDARD" in skus
+    assert "P000000" in skus
+    assert "P001099" in skus
     assert wired.sandbox.api.product("STANDARD")["type"] == "shipping"
     status = runner.invoke(main, ["oms:catalog-export:status"])
     assert status.exit_code == 0
-    assert "complete" in status.output and "1101/1101 (100%)" in status.output
+    assert "complete" in status.output
+    assert "1101/1101 (100%)" in status.output
     assert not LoggedMessage.objects.filter(status__in=LoggedMessage.PENDING).exists()
 
 
 def test_schedule_only_is_picked_up_by_cron(wired: Any) -> None:
     commerce.upsert_products(make_products(30), run_hooks=False)
     result = CliRunner().invoke(main, ["oms:catalog-export:run", "--schedule-only"])
-    assert result.exit_code == 0 and "scheduled; cron will run it" in result.output
+    assert result.exit_code == 0
+    assert "scheduled; cron will run it" in result.output
     status = CliRunner().invoke(main, ["oms:catalog-export:status"])
     assert "pending" in status.output
     assert wired.sandbox.api.products() == []
     runs = cron.run_due(force=True, only="catalog.export")
-    assert runs and runs[0].ok, runs
+    assert runs, runs
+    assert runs[0].ok, runs
     task = services.current_task()
-    assert task is not None and (task.status, task.processed, task.sent) == (Task.COMPLETE, 31, 31)
+    assert task is not None
+    assert (task.status, task.processed, task.sent) == (Task.COMPLETE, 31, 31)
     assert len(wired.sandbox.api.products()) == 31
 
 
@@ -99,7 +109,8 @@ def test_export_failures_are_left_to_the_worker_with_backoff(wired: Any) -> None
     commerce.upsert_products(make_products(20), run_hooks=False)
     wired.sandbox.api.faults(fail_next=2, mode="http_503")
     task = services.run_export()
-    assert task.status == Task.COMPLETE and task.sent == 19  # 21 messages, 2 refused
+    assert task.status == Task.COMPLETE
+    assert task.sent == 19
     retry = LoggedMessage.objects.filter(status=LoggedMessage.RETRY)
     assert retry.count() == 2
     assert all("503" in e for e in retry.values_list("last_error", flat=True))

@@ -101,10 +101,12 @@ def test_delivery_outcome_is_tracked_per_product(upsert: Any) -> None:
     upsert([ProductIn(sku="A", name="a")])
     sync.on_failed(_msg("A"), "OmsUnavailable: down", True)
     row = ProductSync.objects.get(product__sku="A")
-    assert row.last_error == "OmsUnavailable: down (will retry)" and row.last_synced_at is None
+    assert row.last_error == "OmsUnavailable: down (will retry)"
+    assert row.last_synced_at is None
     sync.on_sent(_msg("A"), [])
     row.refresh_from_db()
-    assert row.last_error == "" and row.last_synced_at is not None
+    assert row.last_error == ""
+    assert row.last_synced_at is not None
     sync.on_sent(_msg("GONE"), [])  # unknown product: ignored
     sync.on_sent(OutboundMessage(2, methods.PRODUCT_UPDATED, "m-2", "shipping:STANDARD", {}, 1), [])
 

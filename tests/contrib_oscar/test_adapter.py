@@ -40,8 +40,11 @@ def test_oscar_order_is_mirrored_and_exported_once_with_the_stores_channel(oms: 
     oscar = place_oscar({"MUG": 2, "TSHIRT-S": 1})
     link = OrderLink.objects.get(oscar_order_id=oscar.pk)
     order = link.order
-    assert order is not None and order.increment_id == oscar.number and order.store.code == "oscar"
-    assert order.payment_authorized and order.customer_email == "ada@example.com"
+    assert order is not None
+    assert order.increment_id == oscar.number
+    assert order.store.code == "oscar"
+    assert order.payment_authorized
+    assert order.customer_email == "ada@example.com"
     items = {i.sku: i for i in OrderItem.objects.filter(order=order)}
     assert {s: i.qty_ordered for s, i in items.items()} == {"MUG": Decimal(2), "TSHIRT-S": Decimal(1)}
     assert items["MUG"].price == Decimal("9.50")
@@ -83,7 +86,8 @@ def test_sandbox_shipment_becomes_an_oscar_shipping_event_with_tracking_and_stat
     Oscar = oscar_model("order", "Order")
     shipped = until(lambda: (o := Oscar.objects.get(pk=oscar.pk)).status == "Shipped" and o)
     [event] = shipped.shipping_events.all()
-    assert event.event_type.name == "Shipped" and "DHL JD0001" in event.notes
+    assert event.event_type.name == "Shipped"
+    assert "DHL JD0001" in event.notes
     assert {q.line.partner_sku: q.quantity for q in event.line_quantities.all()} == {"MUG": 2, "POSTER": 1}
     assert {ln.partner_sku: ln.status for ln in shipped.lines.all()} == {"MUG": "Shipped", "POSTER": "Shipped"}
     assert [(c.old_status, c.new_status) for c in shipped.status_changes.all()] == [("Pending", "Shipped")]
@@ -106,7 +110,8 @@ def test_sandbox_cancellation_cancels_lines_and_order_in_oscar(oms: Any, place_o
     assert quantities == {"MUG": 1, "TSHIRT-M": 2}
     assert {ln.status for ln in cancelled.lines.all()} == {"Cancelled"}
     record = oscar_model("partner", "StockRecord").objects.get(partner_sku="TSHIRT-M")
-    assert record.num_allocated == 0 and record.num_in_stock == 40  # allocation given back
+    assert record.num_allocated == 0
+    assert record.num_in_stock == 40
 
 
 def test_transition_oscar_refuses_is_reported_not_forced(oms: Any, place_oscar: PlaceOscar) -> None:
@@ -125,7 +130,8 @@ def test_transition_oscar_refuses_is_reported_not_forced(oms: Any, place_oscar: 
         f"{oscar.number} (current status: 'Cancelled')",
     ]
     order = Oscar.objects.get(pk=oscar.pk)
-    assert order.status == "Cancelled" and order.lines.get().status == "Cancelled"
+    assert order.status == "Cancelled"
+    assert order.lines.get().status == "Cancelled"
     assert order.shipping_events.filter(event_type__name="Shipped").count() == 1  # the shipment itself is recorded
     jobs.apply_to_oscar()
     oms.set_status(oscar.number, "SHIPPED")  # a later update of the order: the refusal is not repeated
@@ -166,15 +172,21 @@ def test_refund_of_a_return_becomes_an_oscar_payment_event(oms: Any, place_oscar
 
 def test_variants_and_attributes_feed_the_catalog_sync(oms: Any, shop: Any) -> None:
     parent = Product.objects.get(sku="TSHIRT")
-    assert parent.type == Product.TYPE_CONFIGURABLE and sorted(parent.children_skus) == ["TSHIRT-M", "TSHIRT-S"]
+    assert parent.type == Product.TYPE_CONFIGURABLE
+    assert sorted(parent.children_skus) == ["TSHIRT-M", "TSHIRT-S"]
     child = Product.objects.get(sku="TSHIRT-S")
-    assert child.custom_attributes["size"] == "S" and child.custom_attributes["material"] == "cotton"  # parent's
+    assert child.custom_attributes["size"] == "S"
+    assert child.custom_attributes["material"] == "cotton"
     # an edit in Oscar (dashboard or code) reaches mcom and the OMS
     oscar_mug = oscar_model("catalogue", "Product").objects.get(upc="MUG")
-    with pytest.raises(RuntimeError), transaction.atomic():  # a save that is rolled back: not mirrored
-        oscar_mug.title = "never saved"
-        oscar_mug.save()
-        raise RuntimeError
+    def save_then_roll_back() -> None:
+        with transaction.atomic():
+            oscar_mug.title = "never saved"
+            oscar_mug.save()
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):  # a save that is rolled back: not mirrored
+        save_then_roll_back()
     assert Product.objects.get(sku="MUG").name == "mcom Mug"
     with transaction.atomic():  # title, attribute and price saved in one transaction: mirrored once, after it
         oscar_mug.title = "mcom Mug (large)"
@@ -197,7 +209,9 @@ def test_order_mcom_cannot_express_is_parked_with_its_reason_and_others_go_on(
     too_long = place_oscar({"MUG": 1}, number="N" * 40)  # mcom's increment ids hold 32 characters
     fine = place_oscar({"POSTER": 1})
     link = OrderLink.objects.get(oscar_order_id=too_long.pk)
-    assert link.order is None and "increment_id" in link.error and link.attempts == 1
+    assert link.order is None
+    assert "increment_id" in link.error
+    assert link.attempts == 1
     assert not Order.objects.filter(increment_id__startswith="NNN").exists()  # nothing half-way
     assert oscar_model("order", "Order").objects.get(pk=too_long.pk).status == "Pending"  # Oscar untouched
     until(lambda: Order.objects.get(increment_id=fine.number).is_exported)
@@ -216,7 +230,8 @@ def test_oms_status_and_partial_shipments_follow_oscars_pipeline(oms: Any, place
     order = Oscar.objects.get(pk=oscar.pk)
     assert order.status == "Being processed"  # partly shipped: mcom keeps it processing
     mug = order.lines.get(partner_sku="MUG")
-    assert mug.shipping_status == "Shipped (1/2 items)" and mug.status == "Being processed"
+    assert mug.shipping_status == "Shipped (1/2 items)"
+    assert mug.status == "Being processed"
     oms.ship(oscar.number, tracking="PART-2")
     shipped = until(lambda: (o := Oscar.objects.get(pk=oscar.pk)).status == "Shipped" and o)
     assert shipped.shipping_events.count() == 2
@@ -228,7 +243,8 @@ def test_oms_status_and_partial_shipments_follow_oscars_pipeline(oms: Any, place
 def test_full_catalog_export_sends_the_oscar_catalogue(oms: Any, shop: Any) -> None:
     export.schedule_export(requested_by="test")
     task = export.run_pending(sender=export.default_sender)
-    assert task is not None and task.status == task.COMPLETE, task and task.error
+    assert task is not None, task and task.error
+    assert task.status == task.COMPLETE, task and task.error
     assert task.processed == task.total >= 5  # the five mirrored Oscar products (parent and children) at least
     assert task.sent >= 1  # delivered during the export itself
     assert {"TSHIRT", "TSHIRT-S", "TSHIRT-M", "MUG", "POSTER"} <= {p["sku"] for p in oms.products()}
@@ -265,7 +281,8 @@ def test_order_placed_while_the_oms_is_down_waits_in_the_outbox_and_is_sent_once
     oms.down()
     oscar = place_oscar({"MUG": 1})  # the checkout succeeds; the synchronous send fails and will be retried
     order = Order.objects.get(increment_id=oscar.number)
-    assert order.oms_export_state == Order.EXPORT_QUEUED and "send failed, retrying" in order.oms_export_error
+    assert order.oms_export_state == Order.EXPORT_QUEUED
+    assert "send failed, retrying" in order.oms_export_error
     assert oscar_model("order", "Order").objects.get(pk=oscar.pk).status == "Pending"
     oms.up()
     until(lambda: Order.objects.get(pk=order.pk).is_exported)  # the worker's retry
@@ -283,7 +300,8 @@ def test_shipping_event_oscar_refuses_is_reported_once_and_not_forced(oms: Any, 
     oms.ship(oscar.number, tracking="LATE-1")
     Oscar = oscar_model("order", "Order")
     note = until(lambda: Oscar.objects.get(pk=oscar.pk).notes.filter(message__contains="mcom shipment").first())
-    assert note.note_type == "Error" and "refused by Oscar (not forced)" in note.message
+    assert note.note_type == "Error"
+    assert "refused by Oscar (not forced)" in note.message
     assert "too large" in note.message  # Oscar's own reason
     order = Oscar.objects.get(pk=oscar.pk)
     assert order.shipping_events.count() == 1  # only the dashboard's

@@ -150,7 +150,10 @@ def test_a_database_restart_under_load_is_waited_out_and_nothing_acknowledged_is
     print(f"database restarts: {restarts}, acknowledged {len(acked)} (stored {stored}), applied {len(counts)}, "
           f"lost {lost}, duplicated {duplicated}, outage lines {outages}, recovery lines {recoveries}")
     assert len(acked) == total
-    assert lost == 0 and duplicated == 0 and len(counts) == stored
-    assert 1 <= outages and recoveries >= 1
+    assert lost == 0
+    assert duplicated == 0
+    assert len(counts) == stored
+    assert outages >= 1
+    assert recoveries >= 1
     assert "did you run" not in text
     assert connection.vendor == "postgresql"

@@ -99,7 +99,9 @@ def test_worker_killed_mid_batch_in_a_loop_loses_nothing_and_creates_each_order_
           f"duplicated {duplicated}, orders {len(orders)}, at the OMS {len(set(at_oms))} distinct of {len(at_oms)}, "
           f"creates sent {len(sent)}, re-sent {resent} ({resent / max(kills, 1):.1f} per kill; ≤ {BATCH} allowed), "
           f"stuck {stuck}, resumed after a kill in {max(resume_seconds, default=0):.1f} s at most")
-    assert lost == 0 and duplicated == 0 and stuck == 0
+    assert lost == 0
+    assert duplicated == 0
+    assert stuck == 0
     assert sorted(at_oms) == sorted(o.increment_id for o in orders)
     assert resent <= BATCH * kills
 
@@ -151,4 +153,5 @@ def test_a_killed_cron_worker_holds_its_jobs_for_one_lease_at_most(effects: Any,
     lost, duplicated = applied_once([i for i in ids if LoggedMessage.objects.get(pk=i).status == "complete"])
     print(f"killed cron worker: job locked until {locked}, resumed after {waited:.1f} s (lease 2 s), "
           f"lost {lost}, duplicated {duplicated}")
-    assert lost == 0 and duplicated == 0
+    assert lost == 0
+    assert duplicated == 0

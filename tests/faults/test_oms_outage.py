@@ -65,4 +65,5 @@ def test_orders_parked_during_an_oms_outage_are_all_delivered_after_recovery(
     at_oms = len(wired.sandbox.api.orders(limit=count + 10))
     print(f"OMS outage: orders {count}, parked during the outage {parked}, exported after recovery {exported}, "
           f"at the OMS {at_oms}, stuck {count - exported}")
-    assert exported == count and at_oms == count
+    assert exported == count
+    assert at_oms == count

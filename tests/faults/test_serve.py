@@ -91,7 +91,8 @@ def test_serve_restarts_its_killed_cron_worker_and_nothing_is_lost_or_doubled(
     print(f"serve kill -9 loop: rounds {n_rounds}, kills {kills}, inbound {len(ids)}, lost {lost}, "
           f"duplicated {duplicated}, orders {len(orders)}, at the OMS {len(at_oms)} ({len(set(at_oms))} distinct), "
           f"creates sent {len(sent)}, re-sent {resent} (≤ {BATCH} per kill allowed), not complete {stuck} {open_rows}")
-    assert lost == 0 and duplicated == 0
+    assert lost == 0
+    assert duplicated == 0
     assert sorted(at_oms) == sorted(o.increment_id for o in orders)  # each order created once at the OMS
     assert resent <= BATCH * kills
     serve.send_signal(signal.SIGTERM)
@@ -124,4 +125,5 @@ def test_a_signal_to_serve_stops_every_process_and_leaves_no_claim(effects: Any,
     assert code == 0
     assert left == []
     assert processing == 0  # in-flight work finished, the rest given back
-    assert lost == 0 and duplicated == 0
+    assert lost == 0
+    assert duplicated == 0

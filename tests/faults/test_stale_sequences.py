@@ -52,7 +52,8 @@ def test_reversed_and_late_order_updates_leave_the_newest_state(wired: Any, env:
     stale = sum(1 for r in got if r.get("result") == "stale")
     print(f"order updates: delivered 6 (5 newest-first + a late 2020 NEW), complete {len(got)}, stale {stale}, "
           f"final {order.oms_status}/{order.state}")
-    assert len(got) == 6 and stale == 5
+    assert len(got) == 6
+    assert stale == 5
     assert (order.oms_status, order.state) == ("COMPLETE", Order.STATE_COMPLETE)
 
 

@@ -118,4 +118,4 @@ def order_payload(**over: Any) -> dict[str, Any]:
 @pytest.fixture
 def tmp_root(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "etc").mkdir()
-    yield tmp_path
+    return tmp_path

@@ -24,12 +24,14 @@ def order(catalog: dict[str, Any]) -> Order:
 
 def test_login_required(db: None) -> None:
     r = Client().get("/admin/commerce/order/")
-    assert r.status_code == 302 and "/admin/login/" in r["Location"]
+    assert r.status_code == 302
+    assert "/admin/login/" in r["Location"]
 
 
 def test_branding_and_pages(admin_client: Client, order: Order) -> None:
     r = admin_client.get("/admin/")
-    assert r.status_code == 200 and "Commerce Admin" in r.content.decode()
+    assert r.status_code == 200
+    assert "Commerce Admin" in r.content.decode()
     for model in MODELS:
         r = admin_client.get(f"/admin/commerce/{model}/")
         assert r.status_code == 200, model
@@ -39,7 +41,10 @@ def test_branding_and_pages(admin_client: Client, order: Order) -> None:
     assert "MUG" in r.content.decode()
     r = admin_client.get(f"/admin/commerce/order/{order.pk}/change/")
     body = r.content.decode()
-    assert r.status_code == 200 and "OMS export" in body and "Not exported" in body and "MUG" in body
+    assert r.status_code == 200
+    assert "OMS export" in body
+    assert "Not exported" in body
+    assert "MUG" in body
 
 
 def _status_form(order: Order, status: str) -> dict[str, Any]:
@@ -54,7 +59,8 @@ def test_order_status_change_goes_through_the_service(admin_client: Client, orde
     r = admin_client.post(f"/admin/commerce/order/{order.pk}/change/", _status_form(order, "holded"))
     assert r.status_code == 302, r.content.decode()[:2000]
     order.refresh_from_db()
-    assert order.status == "holded" and order.state == "holded"
+    assert order.status == "holded"
+    assert order.state == "holded"
     assert order.status_history.last().comment.startswith("Changed in the admin")
 
 
@@ -82,5 +88,6 @@ def test_stock_edit_in_admin_is_guarded(admin_client: Client, catalog: dict[str,
     hooks.stock_edit_guard.append(refuse)
     item = StockItem.objects.get(product=mug)
     r = admin_client.post(f"/admin/commerce/stockitem/{item.pk}/change/", {**data, "qty": "1"})
-    assert r.status_code == 200 and "Stock is managed by the OMS in production mode." in r.content.decode()
+    assert r.status_code == 200
+    assert "Stock is managed by the OMS in production mode." in r.content.decode()
     assert StockItem.objects.get(product=mug).qty == 12

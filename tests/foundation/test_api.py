@@ -35,7 +35,9 @@ def test_place_order_computes_totals(api: Api, catalog: dict[str, Any]) -> None:
     r = api.post("/api/orders", body)
     assert r.status_code == 201, r.content
     data = r.json()
-    assert data["increment_id"] == "000000001" and data["status"] == "pending" and data["state"] == "new"
+    assert data["increment_id"] == "000000001"
+    assert data["status"] == "pending"
+    assert data["state"] == "new"
     assert data["export_state"] == "not_exported"
     # MUG 19.98 (tax 1.65), TEE 20.00 - 2.00 (tax 1.49), KIT 72.00 (tax 5.94); shipping 5.00 (tax 0.41)
     assert Decimal(data["subtotal"]) == Decimal("111.98")
@@ -54,8 +56,11 @@ def test_place_order_computes_totals(api: Api, catalog: dict[str, Any]) -> None:
     assert data["status_history"][0]["comment"] == "Order placed"
 
     got = api.get(f"/api/orders/{data['increment_id']}")
-    assert got.status_code == 200 and got.json()["grand_total"] == data["grand_total"]
-    assert got.json()["shipments"] == [] and got.json()["credit_memos"] == [] and got.json()["rmas"] == []
+    assert got.status_code == 200
+    assert got.json()["grand_total"] == data["grand_total"]
+    assert got.json()["shipments"] == []
+    assert got.json()["credit_memos"] == []
+    assert got.json()["rmas"] == []
 
 
 def test_order_placed_hook_runs_after_commit(
@@ -109,7 +114,8 @@ def test_malformed_orders_are_rejected_with_the_field(
 
 def test_unparseable_body(api: Api, catalog: dict[str, Any]) -> None:
     r = api.client.post("/api/orders", "{nope", content_type="application/json", headers=api.headers)
-    assert r.status_code == 400 and "detail" in r.json()
+    assert r.status_code == 400
+    assert "detail" in r.json()
 
 
 def test_duplicate_increment_id(api: Api, catalog: dict[str, Any]) -> None:
@@ -122,7 +128,9 @@ def test_duplicate_increment_id(api: Api, catalog: dict[str, Any]) -> None:
 def test_status_change_and_guard_refusal(api: Api, catalog: dict[str, Any]) -> None:
     inc = api.post("/api/orders", order_payload()).json()["increment_id"]
     r = api.post(f"/api/orders/{inc}/status", {"status": "holded", "comment": "customer called"})
-    assert r.status_code == 200 and r.json()["status"] == "holded" and r.json()["state"] == "holded"
+    assert r.status_code == 200
+    assert r.json()["status"] == "holded"
+    assert r.json()["state"] == "holded"
     assert r.json()["status_history"][-1]["comment"] == "customer called"
 
     def refuse(order: Order, status: str) -> None:
@@ -146,13 +154,16 @@ def test_put_and_get_product(api: Api, catalog: dict[str, Any]) -> None:
     r = api.put("/api/products/CAP", {"name": "Cap", "price": "12.50", "weight": "0.1",
                                       "custom_attributes": {"color": "Navy"}})
     assert r.status_code == 200, r.content
-    assert r.json()["sku"] == "CAP" and Decimal(r.json()["price"]) == Decimal("12.5")
+    assert r.json()["sku"] == "CAP"
+    assert Decimal(r.json()["price"]) == Decimal("12.5")
     r = api.put("/api/products/CAP", {"name": "Cap v2", "price": "13"})
-    assert r.json()["name"] == "Cap v2" and r.json()["custom_attributes"] == {}
+    assert r.json()["name"] == "Cap v2"
+    assert r.json()["custom_attributes"] == {}
     assert saved == [["CAP"], ["CAP"]]
     assert Product.objects.filter(sku="CAP").count() == 1
     r = api.get("/api/products/TEE")
-    assert r.json()["type"] == "configurable" and r.json()["children_skus"] == ["TEE-RED-M", "TEE-BLUE-M"]
+    assert r.json()["type"] == "configurable"
+    assert r.json()["children_skus"] == ["TEE-RED-M", "TEE-BLUE-M"]
     assert api.get("/api/products/NOPE").status_code == 404
 
 
@@ -180,7 +191,8 @@ def test_bulk_upsert(api: Api, catalog: dict[str, Any]) -> None:
     items.append({"sku": "BULK-SET", "name": "Set", "type": "bundle", "children_skus": ["BULK-1", "MUG"]})
     r = api.post("/api/products/bulk", {"items": items})
     assert r.status_code == 200, r.content[:500]
-    assert r.json()["created"] == 1501 and r.json()["updated"] == 1
+    assert r.json()["created"] == 1501
+    assert r.json()["updated"] == 1
     assert Product.objects.get(sku="MUG").name == "Mug renamed"
     r = api.post("/api/products/bulk", {"items": [{"sku": "A", "name": "A"}, {"sku": "A", "name": "B"},
                                                   {"sku": "C", "name": "C", "price": "x"}]})
@@ -204,7 +216,8 @@ def test_bulk_limit(api: Api, db: None) -> None:
 def test_stock_edit_reindexes_and_guard(api: Api, catalog: dict[str, Any]) -> None:
     r = api.put("/api/stock/MUG/agg_default", {"qty": 7})
     assert r.status_code == 200, r.content
-    assert r.json()["is_in_stock"] is True and r.json()["stock_status"] is True
+    assert r.json()["is_in_stock"] is True
+    assert r.json()["stock_status"] is True
     assert StockItem.objects.get(product__sku="MUG").qty == 7
     r = api.put("/api/stock/MUG/agg_default", {"qty": 0})
     assert r.json()["stock_status"] is False
@@ -222,7 +235,8 @@ def test_stock_edit_reindexes_and_guard(api: Api, catalog: dict[str, Any]) -> No
 
     hooks.stock_edit_guard.append(refuse)
     r = api.put("/api/stock/MUG/agg_default", {"qty": 5})
-    assert r.status_code == 409 and r.json()["detail"] == "stock is managed by the OMS in production mode"
+    assert r.status_code == 409
+    assert r.json()["detail"] == "stock is managed by the OMS in production mode"
     assert StockItem.objects.get(product__sku="MUG").qty == 0
 
 
@@ -277,14 +291,18 @@ def test_token_command_prints_token_once(db: None) -> None:
     r = CliRunner().invoke(main, ["api:token:create", "--name", "erp"])
     assert r.exit_code == 0, r.output
     token = r.output.splitlines()[0]
-    assert token.startswith("mcom_") and len(token) > 40
+    assert token.startswith("mcom_")
+    assert len(token) > 40
     row = ApiToken.objects.get(name="erp")
-    assert row.token_hash != token and token not in row.prefix + row.token_hash
+    assert row.token_hash != token
+    assert token not in row.prefix + row.token_hash
     assert Client().get("/api/orders/none", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     r = CliRunner().invoke(main, ["api:token:create", "--name", "erp"])
-    assert r.exit_code == 1 and "already exists" in r.output
+    assert r.exit_code == 1
+    assert "already exists" in r.output
     r = CliRunner().invoke(main, ["api:token:list"])
-    assert "erp" in r.output and token not in r.output
+    assert "erp" in r.output
+    assert token not in r.output
 
 
 def test_openapi_document(db: None) -> None:

@@ -23,26 +23,29 @@ def test_huge_quantity_is_one_422_with_the_field_and_stores_nothing(api: Api, ca
     r = api.post("/api/orders", json.dumps(order_payload(lines=[{"sku": "MUG", "qty": 1e9}])))
     (loc, _msg), = _errors(r)
     assert loc == ["body", "lines", 0, "qty"]
-    assert Order.objects.count() == 0 and OrderItem.objects.count() == 0
+    assert Order.objects.count() == 0
+    assert OrderItem.objects.count() == 0
 
 
 def test_computed_row_total_beyond_the_column_is_refused(api: Api, catalog: dict[str, Any]) -> None:
     # each value fits its column; price × qty does not (99,999,999 × 50)
     body = order_payload(lines=[{"sku": "MUG", "qty": 99_999_999, "price": "50.00"}])
     (loc, msg), = _errors(api.post("/api/orders", json.dumps(body)))
-    assert loc == ["body", "lines", 0, "qty"] and "largest amount" in msg
+    assert loc == ["body", "lines", 0, "qty"]
+    assert "largest amount" in msg
     assert Order.objects.count() == 0
 
 
 def test_order_total_beyond_the_column_is_refused(api: Api, catalog: dict[str, Any]) -> None:
     line = {"sku": "MUG", "qty": 1, "price": "60000000"}
     (loc, msg), = _errors(api.post("/api/orders", json.dumps(order_payload(lines=[line, line]))))
-    assert loc == ["body", "lines"] and "order total" in msg
+    assert loc == ["body", "lines"]
+    assert "order total" in msg
     assert Order.objects.count() == 0
 
 
 @pytest.mark.parametrize(
-    "line,loc",
+    ("line", "loc"),
     [
         ({"sku": "MUG", "qty": "1.5"}, ["body", "lines", 0, "qty"]),
         ({"sku": "TEE", "qty": "2.5", "children": [{"sku": "TEE-RED-M"}]}, ["body", "lines", 0, "qty"]),
@@ -51,7 +54,8 @@ def test_order_total_beyond_the_column_is_refused(api: Api, catalog: dict[str, A
 )
 def test_unit_products_refuse_fractional_quantities(api: Api, catalog: dict[str, Any], line: Any, loc: Any) -> None:
     (got, msg), = _errors(api.post("/api/orders", json.dumps(order_payload(lines=[line]))))
-    assert got == loc and "whole units" in msg
+    assert got == loc
+    assert "whole units" in msg
     assert Order.objects.count() == 0
 
 
@@ -62,14 +66,15 @@ def test_virtual_products_may_have_fractional_quantities(api: Api, catalog: dict
 
 def test_fractional_stock_of_a_simple_product_is_refused(api: Api, catalog: dict[str, Any]) -> None:
     (loc, msg), = _errors(api.put("/api/stock/MUG/agg_default", {"qty": "2.5"}))
-    assert loc == ["body", "qty"] and "whole units" in msg
+    assert loc == ["body", "qty"]
+    assert "whole units" in msg
     (loc, _), = _errors(api.put("/api/stock/MUG/agg_default", {"qty": 1e9}))
     assert loc == ["body", "qty"]
     assert not StockItem.objects.filter(product__sku="MUG", qty=2.5).exists()
 
 
 @pytest.mark.parametrize(
-    "body,loc",
+    ("body", "loc"),
     [
         ({"name": "a\u0000b"}, ["body", "name"]),
         ({"name": "ok", "custom_attributes": {"x": ["\ud800"]}}, ["body", "custom_attributes", "x", 0]),
@@ -87,7 +92,8 @@ def test_absurd_nesting_and_non_finite_numbers_are_refused(api: Api, catalog: di
     deep = "[" * 100 + "]" * 100
     raw = '{"name": "x", "custom_attributes": {"a": ' + deep + "}}"
     r = api.client.put("/api/products/NEW", raw, content_type="application/json", headers=api.headers)
-    assert r.status_code == 422 and "nesting" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 422
+    assert "nesting" in r.json()["detail"][0]["msg"]
     for number in ("NaN", "Infinity", "1e400"):
         raw = '{"name": "x", "custom_attributes": {"a": ' + number + "}}"
         r = api.client.put("/api/products/NEW", raw, content_type="application/json", headers=api.headers)
@@ -121,7 +127,8 @@ def test_rest_basic_auth_brute_force_is_locked_out_and_logged_without_the_passwo
     assert codes[: limit - 1] == [401] * (limit - 1)
     assert set(codes[limit - 1 :]) == {429}
     locked = c.get("/api/products/MUG", headers=basic("boss", "Pa55-word-x"))
-    assert locked.status_code == 429 and locked.json() == {"detail": "too many failed logins; try again later"}
+    assert locked.status_code == 429
+    assert locked.json() == {"detail": "too many failed logins; try again later"}
     assert any("locked out" in r.getMessage() and "boss" in r.getMessage() for r in caplog.records)
     assert not any("guess-" in r.getMessage() for r in caplog.records)
     # another user from the same address is not locked out; a token still works
@@ -138,6 +145,7 @@ def test_admin_login_brute_force_is_locked_out(
     for n in range(settings.AXES_FAILURE_LIMIT):
         c.post("/admin/login/", {"username": "boss", "password": f"wrong-{n}-pw"})
     r = c.post("/admin/login/", {"username": "boss", "password": "Pa55-word-x"})
-    assert r.status_code == 429 and b"too many failed logins" in r.content
+    assert r.status_code == 429
+    assert b"too many failed logins" in r.content
     assert "_auth_user_id" not in c.session
     assert not any("wrong-" in rec.getMessage() for rec in caplog.records)

@@ -96,7 +96,8 @@ def test_environment_overrides(tmp_path: Path) -> None:
     )
     assert cfg.mode == "developer"
     assert cfg.modules == ("sales", "catalog")
-    assert cfg.module_enabled("sales") and not cfg.module_enabled("inventory")
+    assert cfg.module_enabled("sales")
+    assert not cfg.module_enabled("inventory")
     assert cfg.service_bus.url == "http://127.0.0.1:8089/"
     assert cfg.service_bus.secure_endpoint is False
     assert cfg.service_bus.labels == {"team": "ops"}
@@ -172,7 +173,8 @@ def test_django_secret_key_is_made_once_and_kept_apart_from_the_bus_secret(
 
     monkeypatch.setenv("MCOM_ROOT", str(tmp_path))
     first = instance.django_secret_key()
-    assert len(first) >= 50 and first == instance.django_secret_key()
+    assert len(first) >= 50
+    assert first == instance.django_secret_key()
     key_file = tmp_path / "var" / "django-secret-key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in key_file.parent.iterdir()] == ["django-secret-key"]

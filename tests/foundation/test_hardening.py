@@ -42,7 +42,8 @@ def test_existing_world_readable_log_file_is_made_private(tmp_path: Path) -> Non
 def test_private_file_helper(tmp_path: Path) -> None:
     db = tmp_path / "var" / "mcom.sqlite3"
     logconfig.private_file(db)
-    assert db.exists() and stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert db.exists()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
 
 def test_instance_log_is_private_after_setup() -> None:
@@ -100,5 +101,7 @@ def test_auth_none_registers_and_sends_without_a_bearer_token(db: None, env: Any
             result = bus_client.get_client().call("magento.inventory.source_repository.search", {})
         finally:
             bus_client.reset_client()
-    assert reg.ok and isinstance(result, dict)
-    assert seen and seen == [None] * len(seen)
+    assert reg.ok
+    assert isinstance(result, dict)
+    assert seen
+    assert seen == [None] * len(seen)

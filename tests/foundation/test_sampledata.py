@@ -23,12 +23,14 @@ def test_small_run_counts(db: None) -> None:
     hooks.products_saved.append(lambda products: calls.append(len(products)))
     r = CliRunner().invoke(main, ["sampledata:deploy", "--products", "200", "--orders", "20", "--stores", "2"])
     assert r.exit_code == 0, r.output
-    assert "products: 200 created, 0 updated" in r.output and "Orders: 20 placed" in r.output
+    assert "products: 200 created, 0 updated" in r.output
+    assert "Orders: 20 placed" in r.output
     assert "Done in" in r.output
     assert calls == []  # --no-sync is the default
     assert Product.objects.count() == 200
     assert set(Product.objects.values_list("type", flat=True)) >= {"simple", "configurable", "virtual"}
-    assert Store.objects.count() == 2 and StockAggregate.objects.count() == 2
+    assert Store.objects.count() == 2
+    assert StockAggregate.objects.count() == 2
     assert all(s.stock_aggregate_id for s in Store.objects.all())
     managed = Product.objects.filter(manage_stock=True).count()
     assert StockItem.objects.count() == managed * 2 == StockStatus.objects.count()
@@ -41,7 +43,8 @@ def test_small_run_counts(db: None) -> None:
         assert sum(i.row_total for i in top) == order.subtotal
         assert order.grand_total == order.subtotal - order.discount_amount + order.tax_amount + order.shipping_amount
     attrs = Product.objects.filter(type="simple").first()
-    assert attrs is not None and {"color", "brand", "material"} <= set(attrs.custom_attributes)
+    assert attrs is not None
+    assert {"color", "brand", "material"} <= set(attrs.custom_attributes)
 
 
 def test_rerun_upserts_products_and_adds_orders(db: None) -> None:
@@ -66,5 +69,6 @@ def test_same_seed_same_catalog() -> None:
 
     a = sampledata.generate_products(300, random.Random(3))
     b = sampledata.generate_products(300, random.Random(3))
-    assert [p.sku for p in a] == [p.sku for p in b] and [p.price for p in a] == [p.price for p in b]
+    assert [p.sku for p in a] == [p.sku for p in b]
+    assert [p.price for p in a] == [p.price for p in b]
     assert len({p.sku for p in a}) == 300

@@ -27,7 +27,8 @@ def _ok(result: Any) -> str:
 def _install_and_check(root: Path, *db_args: str) -> None:
     out = _ok(run_mcom(root, "setup:install", "-n", "--admin-password", ADMIN_PASSWORD,
                        "--base-url", "http://127.0.0.1:8000", *db_args))
-    assert "Schema ready" in out and "Admin user 'admin' created" in out
+    assert "Schema ready" in out
+    assert "Admin user 'admin' created" in out
     assert ADMIN_PASSWORD not in out
     env = tomllib.loads((root / "etc" / "env.toml").read_text())
     assert env["mode"] == "developer"
@@ -40,7 +41,8 @@ def _install_and_check(root: Path, *db_args: str) -> None:
     out = _ok(run_mcom(root, "config:show", "web/base_url"))
     assert out.strip() == "web/base_url [default] = http://127.0.0.1:8000"
     out = _ok(run_mcom(root, "sampledata:deploy", "--products", "60", "--orders", "5"))
-    assert "products: 60 created" in out and "Orders: 5 placed" in out
+    assert "products: 60 created" in out
+    assert "Orders: 5 placed" in out
     # a second install keeps the secret and updates the admin
     secret = env["service_bus"]["secret"]
     out = _ok(run_mcom(root, "setup:install", "-n", "--admin-password", ADMIN_PASSWORD, *db_args))
@@ -104,7 +106,8 @@ def test_config_set_show_with_store_scope(cli: CliRunner, db: None) -> None:
     assert r.exit_code == 0, r.output
     r = cli.invoke(main, ["config:set", "mcom/general/sales_channel_id", "luma-de", "--scope", "store",
                           "--scope-code", "eu_de"])
-    assert r.exit_code == 0 and "(store eu_de)" in r.output
+    assert r.exit_code == 0
+    assert "(store eu_de)" in r.output
     assert config.get("mcom/general/sales_channel_id", "eu_de") == "luma-de"
     assert config.get("mcom/general/sales_channel_id", "default") == "luma"  # store → default
     assert config.get("mcom/general/sales_channel_id") == "luma"
@@ -114,7 +117,8 @@ def test_config_set_show_with_store_scope(cli: CliRunner, db: None) -> None:
         "mcom/general/sales_channel_id [store:eu_de] = luma-de",
     ]
     r = cli.invoke(main, ["config:set", "mcom/transport/process_order_synchronously", "yes"])
-    assert r.exit_code == 0 and config.get("mcom/transport/process_order_synchronously") is True
+    assert r.exit_code == 0
+    assert config.get("mcom/transport/process_order_synchronously") is True
     r = cli.invoke(main, ["config:show"])
     assert "mcom/message_log/prune_days [default] = 30" in r.output
 
@@ -147,7 +151,8 @@ def test_config_set_rejects_invalid_values(cli: CliRunner, db: None, args: list[
 
 def test_config_show_unknown_path(cli: CliRunner, db: None) -> None:
     r = cli.invoke(main, ["config:show", "nope/x"])
-    assert r.exit_code == 1 and "unknown configuration path" in r.output
+    assert r.exit_code == 1
+    assert "unknown configuration path" in r.output
 
 
 def test_deploy_mode_set_and_show(cli: CliRunner, tmp_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,12 +162,14 @@ def test_deploy_mode_set_and_show(cli: CliRunner, tmp_root: Path, monkeypatch: p
         r = cli.invoke(main, ["deploy:mode:show"])
         assert r.output.strip() == "Current application mode: developer"
         r = cli.invoke(main, ["deploy:mode:set", "production"])
-        assert r.exit_code == 0 and "Enabled production mode." in r.output
+        assert r.exit_code == 0
+        assert "Enabled production mode." in r.output
         assert tomllib.loads((tmp_root / "etc" / "env.toml").read_text())["mode"] == "production"
         r = cli.invoke(main, ["deploy:mode:show"])
         assert r.output.strip() == "Current application mode: production"
         r = cli.invoke(main, ["deploy:mode:set", "staging"])
-        assert r.exit_code == 2 and "staging" in r.output
+        assert r.exit_code == 2
+        assert "staging" in r.output
         cli.invoke(main, ["deploy:mode:set", "developer"])
         assert envconfig.current().mode == "developer"
     finally:

@@ -116,7 +116,9 @@ def _strict(r: httpx.Response) -> dict[str, Any]:
         raise AssertionError(f"invalid JSON constant {name} in {r.content[:200]!r}")
 
     doc = json.loads(r.content, parse_constant=bad)
-    assert isinstance(doc, dict) and doc.get("jsonrpc") == "2.0" and ("result" in doc or "error" in doc), doc
+    assert isinstance(doc, dict), doc
+    assert doc.get("jsonrpc") == "2.0", doc
+    assert "result" in doc or "error" in doc, doc
     return doc
 
 
@@ -251,7 +253,8 @@ def test_the_worker_survives_what_was_stored(fuzz_live: Any) -> None:
         first_held.setdefault(m.entity_key, m.id)
     # what is still new waits behind an earlier parked/retried message of its entity (processing is ordered)
     for m in rows.filter(status=LoggedMessage.NEW):
-        assert m.entity_key in first_held and first_held[m.entity_key] < m.id, (m.topic, m.entity_key, m.payload[:200])
+        assert m.entity_key in first_held, (m.topic, m.entity_key, m.payload[:200])
+        assert first_held[m.entity_key] < m.id, (m.topic, m.entity_key, m.payload[:200])
     _report("stored then processed")
 
 

@@ -63,7 +63,8 @@ def test_signed_delivery_replayed_after_pruning_does_not_change_the_order(connec
     after = Order.objects.get(pk=order.pk)
     assert (after.status, after.oms_status) == ("processing", "logistics")
     (replayed,) = LoggedMessage.objects.filter(direction="in")
-    assert replayed.status == LoggedMessage.IGNORED and "replay of a message received" in replayed.last_error
+    assert replayed.status == LoggedMessage.IGNORED
+    assert "replay of a message received" in replayed.last_error
 
 
 def test_a_new_message_reusing_an_old_id_is_still_applied(connector: Any, secured: Any) -> None:
@@ -84,7 +85,8 @@ def test_dated_delivery_older_than_the_window_is_refused(connector: Any, secured
            "params": {"order": {"id": "000000001", "status": "NEW", "status_date": old}}}
     r = _deliver(connector.url, json.dumps(doc).encode())
     assert r.status_code == 200
-    assert r.json()["error"]["code"] == -32602 and "older than the replay window (30 days)" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == -32602
+    assert "older than the replay window (30 days)" in r.json()["error"]["message"]
     assert not LoggedMessage.objects.exists()
     doc["params"]["order"]["status_date"] = timezone.now().isoformat()
     doc["id"] = "fresh"

@@ -25,7 +25,8 @@ def test_stock_reset_is_refused_in_production_mode(catalog: Any, eu: Any, env: A
     StockItem.objects.create(product=catalog[0], aggregate=eu, qty=3, is_in_stock=True)
     result = CliRunner().invoke(main, ["oms:stock:reset"])
     assert result.exit_code == 1
-    assert "only runs in developer mode" in result.output and "production" in result.output
+    assert "only runs in developer mode" in result.output
+    assert "production" in result.output
     assert StockItem.objects.count() == 1  # nothing touched
     assert not LoggedMessage.objects.exists()
 
@@ -55,7 +56,8 @@ def test_stock_reset_messages_are_delta_snapshots_of_at_most_10000_skus(db: None
     Product.objects.bulk_create([Product(sku=f"S{i:05d}", name="x") for i in range(10_001)])
     StockAggregate.objects.create(code="EU")
     result = services.reset_stock()
-    assert result.messages == 2 and result.stock_items == 10_001
+    assert result.messages == 2
+    assert result.stock_items == 10_001
     import json
 
     sizes = sorted(len(json.loads(p)["params"]["snapshot"]["stock"]) for p in
@@ -85,7 +87,8 @@ def test_stores_are_linked_to_aggregates(db: None) -> None:
 
     Store.objects.create(code="nl", name="NL")
     store = services.assign_aggregate(store="nl", aggregate="EU")
-    assert store.stock_aggregate is not None and store.stock_aggregate.code == "EU"
+    assert store.stock_aggregate is not None
+    assert store.stock_aggregate.code == "EU"
     assert services.assign_aggregate(store="nl", aggregate=None).stock_aggregate is None
     with pytest.raises(services.InventoryError, match="unknown store"):
         services.assign_aggregate(store="xx", aggregate="EU")
@@ -102,5 +105,6 @@ def test_stock_reset_with_the_inventory_module_disabled_changes_nothing(catalog:
     env(mode="developer", modules=["sales", "catalog"])
     StockItem.objects.create(product=catalog[0], aggregate=eu, qty=3, is_in_stock=True)
     result = CliRunner().invoke(main, ["oms:stock:reset"])
-    assert result.exit_code == 1 and "inventory module is disabled" in result.output
+    assert result.exit_code == 1
+    assert "inventory module is disabled" in result.output
     assert StockItem.objects.count() == 1

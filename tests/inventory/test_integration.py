@@ -29,7 +29,8 @@ def deliver(wired: Any, mode: str, created_on: str, items: dict[str, Any], aggre
                                      created_on=created_on)
     worker.run_until_idle()
     row = LoggedMessage.objects.filter(direction=LoggedMessage.IN, topic=methods.STOCK_UPDATED).order_by("-id").first()
-    assert row is not None and row.status == LoggedMessage.COMPLETE, (row and row.last_error)
+    assert row is not None, row and row.last_error
+    assert row.status == LoggedMessage.COMPLETE, row and row.last_error
     assert row.entity_key == f"stock:{aggregate}"
     return dict(json.loads(row.result))
 
@@ -38,7 +39,8 @@ def test_full_nonzero_delta_semantics_over_the_wire(products: Any) -> None:
     deliver(products, "DELTA", "2024-05-01 08:00:00", {"SKU-1": 1, "SKU-2": 2, "SKU-3": 3})
     full = deliver(products, "FULL", "2024-05-01 09:00:00", {"SKU-1": "10", "SKU-2": 20})
     assert stock_of() == {"SKU-1": (10, True), "SKU-2": (20, True), "SKU-3": (3, True)}  # FULL: SKU-3 unchanged
-    assert full["not_in_snapshot"] == 2 and full["not_in_snapshot_sample"] == ["SKU-3", "SKU-4"]
+    assert full["not_in_snapshot"] == 2
+    assert full["not_in_snapshot_sample"] == ["SKU-3", "SKU-4"]
     nonzero = deliver(products, "NONZERO", "2024-05-01 10:00:00", {"SKU-1": 5})
     assert stock_of() == {"SKU-1": (5, True), "SKU-2": (0, False), "SKU-3": (0, False)}  # missing → 0
     assert nonzero["zeroed"] == 2
@@ -56,7 +58,8 @@ def test_stale_snapshot_is_ignored(products: Any) -> None:
 
 def test_unknown_skus_are_reported_in_the_outcome(products: Any) -> None:
     out = deliver(products, "DELTA", "2024-05-01 08:00:00", {"SKU-1": 1, "GHOST": 4})
-    assert out["unknown_skus"] == 1 and out["unknown_sample"] == ["GHOST"]
+    assert out["unknown_skus"] == 1
+    assert out["unknown_sample"] == ["GHOST"]
     assert stock_of() == {"SKU-1": (1, True)}
 
 
@@ -67,7 +70,8 @@ def test_a_large_snapshot_arrives_in_parts_that_do_not_zero_each_other(products:
                                         created_on="2024-06-01 00:00:00")
     worker.run_until_idle()
     rows = LoggedMessage.objects.filter(direction=LoggedMessage.IN, topic=methods.STOCK_UPDATED)
-    assert rows.count() == 2 and set(rows.values_list("status", flat=True)) == {LoggedMessage.COMPLETE}
+    assert rows.count() == 2
+    assert set(rows.values_list("status", flat=True)) == {LoggedMessage.COMPLETE}
     stock = stock_of()
     assert sum(1 for sku, (qty, _) in stock.items() if sku.startswith("BULK-") and qty == 3) == 10_500
 
@@ -88,10 +92,12 @@ def test_bad_snapshot_is_parked_with_its_error(products: Any) -> None:
 def test_sources_are_listed_from_the_oms(wired: Any) -> None:
     wired.sandbox.api.add_source("WH-AMS", "Amsterdam", ["EU"], {"city": "Amsterdam", "country_code": "NL"})
     sources = {s.id: s for s in services.search_sources()}
-    assert "WH-AMS" in sources and sources["WH-AMS"].aggregate_ids == ("EU",)
+    assert "WH-AMS" in sources
+    assert sources["WH-AMS"].aggregate_ids == ("EU",)
     result = CliRunner().invoke(main, ["oms:sources:list"])
     assert result.exit_code == 0, result.output
-    assert "WH-AMS" in result.output and "Amsterdam" in result.output
+    assert "WH-AMS" in result.output
+    assert "Amsterdam" in result.output
 
 
 def test_stock_reset_in_developer_mode_goes_through_the_message_log(products: Any, env: Any) -> None:
@@ -107,7 +113,8 @@ def test_shipping_method_skus_in_a_snapshot_are_not_unknown(products: Any) -> No
 
     ShippingMethod.objects.create(code="flatrate_flatrate", carrier="flatrate", method="flatrate", title="Flat Rate")
     out = deliver(products, "DELTA", "2024-05-01 08:00:00", {"SKU-1": 1, "STANDARD": 0, "GHOST": 4})
-    assert out["unknown_skus"] == 1 and out["unknown_sample"] == ["GHOST"]
+    assert out["unknown_skus"] == 1
+    assert out["unknown_sample"] == ["GHOST"]
     assert out["not_stock"] == 1
 
 
@@ -119,9 +126,11 @@ def test_sample_store_follows_the_sandbox_default_aggregate(wired: Any) -> None:
 
     sampledata.deploy(products=3, orders=0, stores=1, seed=1)
     store = Store.objects.get(code="default")
-    assert store.stock_aggregate is not None and store.stock_aggregate.code == "default"
+    assert store.stock_aggregate is not None
+    assert store.stock_aggregate.code == "default"
     sku = Product.objects.filter(manage_stock=True).order_by("sku").values_list("sku", flat=True).first()
     assert sku is not None
     deliver(wired, "DELTA", "2030-01-01 08:00:00", {sku: 77}, aggregate="default")
     row = StockStatus.objects.get(product__sku=sku, aggregate=store.stock_aggregate)
-    assert row.qty == 77 and row.stock_status
+    assert row.qty == 77
+    assert row.stock_status

@@ -73,7 +73,8 @@ def test_metrics_token_and_localhost_rule(connector: Any, env: Any) -> None:
     assert httpx.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 403
     assert httpx.get(url, timeout=10).status_code == 403
     ok = httpx.get(url, headers={"Authorization": "Bearer scrape-token-0123456789"}, timeout=10)
-    assert ok.status_code == 200 and "mcom_queue_depth" in ok.text
+    assert ok.status_code == 200
+    assert "mcom_queue_depth" in ok.text
 
 
 def test_healthz_and_readyz(connector: Any, env: Any) -> None:
@@ -84,8 +85,10 @@ def test_healthz_and_readyz(connector: Any, env: Any) -> None:
     CronJobState.objects.create(name="service_bus.send_outbound", last_finished_at=timezone.now())
     r = httpx.get(f"{connector.url}/readyz", timeout=10)
     assert r.status_code == 200, r.text
-    assert r.json()["ready"] is True and r.json()["database"] == "ok"
+    assert r.json()["ready"] is True
+    assert r.json()["database"] == "ok"
     CronJobState.objects.filter(name="service_bus.send_outbound").update(
         last_finished_at=timezone.now() - timedelta(minutes=10))
     r = httpx.get(f"{connector.url}/readyz", timeout=10)
-    assert r.status_code == 503 and r.json()["worker"].startswith("stale")
+    assert r.status_code == 503
+    assert r.json()["worker"].startswith("stale")

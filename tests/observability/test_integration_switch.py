@@ -35,7 +35,8 @@ def test_disabled_integration_keeps_the_queue_refuses_deliveries_and_sends_after
         sales_jobs.export_orders()
         assert bus_jobs.send_outbound() == 0
         [msg] = LoggedMessage.objects.filter(direction=LoggedMessage.OUT, topic=methods.ORDER_CREATE)
-        assert msg.status == LoggedMessage.NEW and msg.attempts == 0  # kept, untouched
+        assert msg.status == LoggedMessage.NEW
+        assert msg.attempts == 0
         assert oms.orders(q=order.increment_id) == []
 
         answer = _deliver(wired.connector.url, methods.ORDER_UPDATED,
@@ -59,11 +60,15 @@ def test_cli_disable_status_enable(db: None) -> None:
     runner = CliRunner()
     out = runner.invoke(main, ["oms:integration:disable", "--reason", "upgrade"])
     assert out.exit_code == 0, out.output
-    assert "Integration disabled" in out.output and not integration.enabled()
+    assert "Integration disabled" in out.output
+    assert not integration.enabled()
     status = runner.invoke(main, ["oms:integration:status"])
-    assert "disabled" in status.output and "upgrade" in status.output and "cli:" in status.output
+    assert "disabled" in status.output
+    assert "upgrade" in status.output
+    assert "cli:" in status.output
     process = runner.invoke(main, ["oms:queue:process", "--max-seconds", "1"])
-    assert process.exit_code == 0 and "outbound messages stay queued" in process.output
+    assert process.exit_code == 0
+    assert "outbound messages stay queued" in process.output
     assert runner.invoke(main, ["oms:integration:enable"]).exit_code == 0
     assert integration.enabled()
     assert "Integration enabled." in runner.invoke(main, ["oms:integration:status"]).output

@@ -21,6 +21,8 @@ def test_oms_refunds_are_listed_read_only(make_order: MakeOrder) -> None:
     client = Client()
     client.force_login(admin)
     page = client.get("/admin/postsales/omsrefund/")
-    assert page.status_code == 200 and b"CDE9" in page.content and b"PENDINGRELEASE" in page.content
+    assert page.status_code == 200
+    assert b"CDE9" in page.content
+    assert b"PENDINGRELEASE" in page.content
     assert client.get("/admin/postsales/omsrefund/add/").status_code == 403
     assert order.total_refunded == D(0)

@@ -33,14 +33,17 @@ def test_request_return_answers_201_with_the_pending_rma(client: Client, make_or
     assert response.status_code == 201, response.content
     body = response.json()
     rma = Rma.objects.get(order=order)
-    assert body["request_id"] == rma.request_id and body["status"] == "pending" and body["rma_number"] is None
+    assert body["request_id"] == rma.request_id
+    assert body["status"] == "pending"
+    assert body["rma_number"] is None
     assert body["items"] == [{"order_item_id": item.pk, "sku": "SKU-A", "qty": "1.0000", "reason": "too small",
                               "condition": "NEW", "status": ""}]
     msg = LoggedMessage.objects.get(topic=methods.RETURN_AUTHORIZE)
     assert '"user":"api:shop"' in msg.payload
 
     listed = client.get(f"/api/orders/{order.increment_id}/returns")
-    assert listed.status_code == 200 and [r["request_id"] for r in listed.json()] == [rma.request_id]
+    assert listed.status_code == 200
+    assert [r["request_id"] for r in listed.json()] == [rma.request_id]
 
 
 @pytest.mark.parametrize(("body", "loc", "msg"), [
@@ -60,7 +63,8 @@ def test_invalid_requests_answer_422_with_field_level_errors(
     response = post(client, order.increment_id, body)
     assert response.status_code == 422, response.content
     [error] = response.json()["detail"]
-    assert error["loc"] == loc and msg in error["msg"]
+    assert error["loc"] == loc
+    assert msg in error["msg"]
     assert not Rma.objects.exists()
 
 
@@ -75,7 +79,8 @@ def test_order_not_exported_answers_422_on_the_path(client: Client, make_order: 
 
 def test_unknown_order_answers_404(client: Client) -> None:
     response = post(client, "000404", {"lines": [{"sku": "SKU-A", "qty": 1}]})
-    assert response.status_code == 404 and "not found" in response.json()["detail"]
+    assert response.status_code == 404
+    assert "not found" in response.json()["detail"]
     assert client.get("/api/orders/000404/returns").status_code == 404
 
 

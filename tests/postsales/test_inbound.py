@@ -210,7 +210,8 @@ def test_repeated_refund_delivery_creates_one_credit_memo(approved: tuple[Order,
     first = deliver(methods.REFUND_UPDATED, params)
     second = deliver(methods.REFUND_UPDATED, params)
     assert json.loads(first.result)["duplicate"] is False
-    assert second.status == LoggedMessage.COMPLETE and json.loads(second.result)["duplicate"] is True
+    assert second.status == LoggedMessage.COMPLETE
+    assert json.loads(second.result)["duplicate"] is True
     assert CreditMemo.objects.filter(order=order).count() == 1
     order.refresh_from_db()
     assert order.total_refunded == D("12.10")
@@ -229,14 +230,16 @@ def test_pending_release_is_recorded_without_credit_memo_until_released(approved
     assert Order.objects.get(pk=order.pk).total_refunded == 0
     deliver(methods.REFUND_UPDATED, refund_updated(order, "RMA-CS-1", "RELEASED", lines))
     record.refresh_from_db()
-    assert record.status == "RELEASED" and record.credit_memo is not None
+    assert record.status == "RELEASED"
+    assert record.credit_memo is not None
     assert OmsRefund.objects.filter(order=order).count() == 1
 
 
 def test_refund_for_an_unknown_order_is_retried_later(db: None) -> None:
     row = deliver(methods.REFUND_UPDATED, {"refund": {"order_id": "404", "status": "RELEASED",
                                                      "credit_note_number": "C1"}})
-    assert row.status == LoggedMessage.RETRY and "order 404 is not known" in row.last_error
+    assert row.status == LoggedMessage.RETRY
+    assert "order 404 is not known" in row.last_error
 
 
 @pytest.mark.parametrize(("mutate", "error"), [

@@ -106,8 +106,10 @@ def test_return_update_is_parsed_leniently() -> None:
         "unknown_member": {"kept": True},
     }})
     assert update.order_id == "42"
-    assert update.status is not None and update.status.value == "approved"
-    assert update.lines[0].id == "7" and update.lines[0].status is not None
+    assert update.status is not None
+    assert update.status.value == "approved"
+    assert update.lines[0].id == "7"
+    assert update.lines[0].status is not None
     assert update.request_id == "req-1"
 
 

@@ -32,11 +32,14 @@ def test_request_creates_pending_rma_and_queues_authorize_under_the_order_key(ma
         order=order, reason="wrong size", user="admin",
         lines=[ReturnLineIn(qty=D(2), order_item_id=a.pk, condition="NEW"), ReturnLineIn(qty=D(1), sku="SKU-B")],
     )
-    assert rma.status == Rma.STATUS_PENDING and rma.rma_number is None and rma.request_id
+    assert rma.status == Rma.STATUS_PENDING
+    assert rma.rma_number is None
+    assert rma.request_id
     assert [(i.order_item_id, i.qty, i.reason) for i in rma.items.order_by("id")] == [
         (a.pk, D(2), "wrong size"), (b.pk, D(1), "wrong size")]
     [msg] = _outbox()
-    assert msg.entity_key == f"order:{order.increment_id}" and msg.kind == LoggedMessage.KIND_DELEGATE
+    assert msg.entity_key == f"order:{order.increment_id}"
+    assert msg.kind == LoggedMessage.KIND_DELEGATE
     params = json.loads(msg.payload)["return"]
     assert params["order_id"] == order.increment_id
     assert params["sales_channel_id"] == CHANNEL
@@ -69,7 +72,8 @@ def test_quantity_above_shipped_minus_already_requested_is_refused(make_order: M
         services.request_return(order=order, lines=[ReturnLineIn(qty=D(2), order_item_id=item.pk)])
     assert _errors(e) == {("lines", 0, "qty"): "2 is more than the 1 returnable of SKU-A "
                                                 "(shipped 2, already returned or requested 1)"}
-    assert len(_outbox()) == 1 and Rma.objects.count() == 1  # nothing saved, nothing queued
+    assert len(_outbox()) == 1
+    assert Rma.objects.count() == 1
 
 
 def test_lines_of_one_request_add_up(make_order: MakeOrder) -> None:

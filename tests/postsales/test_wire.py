@@ -94,7 +94,8 @@ def test_return_approve_and_refund_end_to_end(wired: Any, rest: httpx.Client, sh
     # 2. the sandbox has the RMA, and its REQUESTED update is matched to ours
     rma = until(lambda: (r := _rma(order)).rma_number and r.status == "REQUESTED" and r)
     [oms_rma] = [r for r in wired.sandbox.api.returns() if r["rma"] == rma.rma_number]
-    assert oms_rma["order_id"] == order.increment_id and oms_rma["status"] == "REQUESTED"
+    assert oms_rma["order_id"] == order.increment_id
+    assert oms_rma["status"] == "REQUESTED"
     assert LoggedMessage.objects.get(topic=methods.RETURN_AUTHORIZE).status == LoggedMessage.COMPLETE
 
     # 3. the OMS approves → APPROVED in the connector, returned quantity recorded
@@ -105,7 +106,8 @@ def test_return_approve_and_refund_end_to_end(wired: Any, rest: httpx.Client, sh
     # 4. the OMS refunds → one credit memo with the amounts of the two returned units
     refund = wired.sandbox.api.refund(rma.rma_number)
     memo = until(lambda: CreditMemo.objects.filter(order=order).first())
-    assert memo.credit_note_number == refund["credit_note_number"] and memo.rma_id == rma.pk
+    assert memo.credit_note_number == refund["credit_note_number"]
+    assert memo.rma_id == rma.pk
     assert (memo.subtotal, memo.tax_amount, memo.grand_total) == (D("20.00"), D("4.20"), D("24.20"))
     [line] = memo.items.all()
     assert (line.order_item_id, line.qty, line.row_total, line.tax_amount, line.row_total_incl_tax) == (
@@ -167,4 +169,6 @@ def test_malformed_inbound_payload_is_parked_with_its_error(wired: Any) -> None:
     answer = deliver(wired, "bad-1", methods.REFUND_UPDATED, {"refund": {"order_id": "000000001", "lines": "oops"}})
     assert answer.status_code == 200, answer.text
     row = until(lambda: LoggedMessage.objects.filter(message_id="bad-1", status=LoggedMessage.ERROR).first())
-    assert "InvalidPayload" in row.last_error and "refund.status" in row.last_error and "refund.lines" in row.last_error
+    assert "InvalidPayload" in row.last_error
+    assert "refund.status" in row.last_error
+    assert "refund.lines" in row.last_error

@@ -32,11 +32,14 @@ def test_authorized_pending_order_is_queued_with_its_mapped_payload(place: Place
     summary = jobs.export_orders()
     assert summary["queued"] == 1
     order.refresh_from_db()
-    assert order.oms_export_state == Order.EXPORT_QUEUED and order.oms_export_error == ""
+    assert order.oms_export_state == Order.EXPORT_QUEUED
+    assert order.oms_export_error == ""
     [msg] = creates(order)
-    assert msg.kind == LoggedMessage.KIND_DELEGATE and msg.status == LoggedMessage.NEW
+    assert msg.kind == LoggedMessage.KIND_DELEGATE
+    assert msg.status == LoggedMessage.NEW
     params = json.loads(msg.payload)["order"]
-    assert params["id"] == order.increment_id and params["store"] == CHANNEL
+    assert params["id"] == order.increment_id
+    assert params["store"] == CHANNEL
     assert [ln["id"] for ln in params["lines"]][-1] == "SHIPPING"
     assert len(params["lines"]) == 4  # 2 × SKU-A, 1 × SKU-B, shipping
 
@@ -46,7 +49,8 @@ def test_queueing_twice_never_enqueues_a_second_create(place: PlaceOrder) -> Non
     jobs.export_orders()
     Order.objects.filter(pk=order.pk).update(oms_export_state=Order.EXPORT_FAILED)  # as if a hook had raced
     result = export.queue_orders(due_only=False)
-    assert result.already == [order.increment_id] and result.queued == []
+    assert result.already == [order.increment_id]
+    assert result.queued == []
     assert len(creates(order)) == 1
     order.refresh_from_db()
     assert order.oms_export_state == Order.EXPORT_QUEUED
@@ -68,7 +72,8 @@ def test_store_without_sales_channel_is_skipped_with_the_reason_then_exported(pl
     config.unset("mcom/general/sales_channel_id", scope="store", scope_code="main")
     order = place()
     summary = jobs.export_orders()
-    assert summary["queued"] == 0 and summary["skipped"] == 1
+    assert summary["queued"] == 0
+    assert summary["skipped"] == 1
     order.refresh_from_db()
     assert order.oms_export_state == Order.EXPORT_SKIPPED
     assert order.oms_export_error == ("store main has no sales channel id (mcom/general/sales_channel_id); "
@@ -77,7 +82,8 @@ def test_store_without_sales_channel_is_skipped_with_the_reason_then_exported(pl
     config.set_value("mcom/general/sales_channel_id", "late-channel")  # default scope this time
     assert jobs.export_orders()["queued"] == 1
     order.refresh_from_db()
-    assert order.oms_export_state == Order.EXPORT_QUEUED and order.oms_export_error == ""
+    assert order.oms_export_state == Order.EXPORT_QUEUED
+    assert order.oms_export_error == ""
     assert json.loads(creates(order)[0].payload)["order"]["store"] == "late-channel"
 
 
@@ -87,9 +93,11 @@ def test_failing_plugin_marks_the_order_failed_and_cron_retries_later(place: Pla
     summary = jobs.export_orders()
     assert summary["failed"] == 1
     order.refresh_from_db()
-    assert order.oms_export_state == Order.EXPORT_FAILED and order.oms_export_attempts == 1
+    assert order.oms_export_state == Order.EXPORT_FAILED
+    assert order.oms_export_attempts == 1
     assert "plugin 'tests.sales.sample_plugins:Broken' failed: KeyError" in order.oms_export_error
-    assert order.oms_next_attempt_at is not None and order.oms_next_attempt_at > timezone.now()
+    assert order.oms_next_attempt_at is not None
+    assert order.oms_next_attempt_at > timezone.now()
     assert creates(order) == []
     assert jobs.export_orders() == {"queued": 0, "already": 0, "failed": 0, "skipped": 0}  # not due yet
     env(plugins=[])  # the plugin is fixed
@@ -119,8 +127,10 @@ def test_hooks_set_exported_or_failed(place: PlaceOrder) -> None:
     export.export_sent(params, {"order_id": order.increment_id})
     export.export_sent(params, {"order_id": order.increment_id})  # idempotent
     order.refresh_from_db()
-    assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_exported_at is not None
-    assert order.oms_export_attempts == 2 and order.oms_export_error == ""
+    assert order.oms_export_state == Order.EXPORT_EXPORTED
+    assert order.oms_exported_at is not None
+    assert order.oms_export_attempts == 2
+    assert order.oms_export_error == ""
     assert OrderStatusHistory.objects.filter(order=order, comment="Exported to the OMS").count() == 1
     export.export_failed(params, "late failure", False)  # never downgrades an exported order
     order.refresh_from_db()
@@ -143,7 +153,8 @@ def test_batch_hook_exports_many_orders_once_each(place: PlaceOrder) -> None:
     export.export_sent_many([(params[first.pk], {"order_id": first.increment_id})])  # idempotent
     for order in (first, second, third):
         order.refresh_from_db()
-        assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_export_error == ""
+        assert order.oms_export_state == Order.EXPORT_EXPORTED
+        assert order.oms_export_error == ""
     assert (first.oms_export_attempts, second.oms_export_attempts, third.oms_export_attempts) == (1, 2, 1)
     comments = list(OrderStatusHistory.objects.filter(comment__startswith="Exported to the OMS")
                     .order_by("order_id").values_list("order_id", "comment", "status"))
@@ -163,7 +174,8 @@ def test_given_up_send_is_superseded_by_a_new_create(place: PlaceOrder) -> None:
     Order.objects.filter(pk=order.pk).update(oms_next_attempt_at=timezone.now())
     assert jobs.export_orders()["queued"] == 1
     old, new = creates(order)
-    assert old.status == LoggedMessage.IGNORED and new.status == LoggedMessage.NEW
+    assert old.status == LoggedMessage.IGNORED
+    assert new.status == LoggedMessage.NEW
 
 
 @pytest.mark.parametrize(("state", "message"), [

@@ -181,7 +181,8 @@ def test_missing_sales_channel_is_a_mapping_error() -> None:
 ])
 def test_allocate_is_exact(total: str, weights: list[int], parts: list[str]) -> None:
     got = allocate(D(total), [D(w) for w in weights])
-    assert got == [D(p) for p in parts] and sum(got) == D(total)
+    assert got == [D(p) for p in parts]
+    assert sum(got) == D(total)
 
 
 def test_line_index_inverts_the_expansion() -> None:
@@ -189,7 +190,9 @@ def test_line_index_inverts_the_expansion() -> None:
     index = mappers.line_index(items)
     assert index.resolve("201-2") == mappers.LineRef("201-2", 2, 201, 2, 200)
     assert index.by_number[3].item_id == 202
-    assert index.shipping_line_number == 7 and index.is_shipping("SHIPPING") and index.is_shipping("7")
+    assert index.shipping_line_number == 7
+    assert index.is_shipping("SHIPPING")
+    assert index.is_shipping("7")
 
 
 # ----------------------------------------------------------------------------- status mapping
@@ -257,12 +260,14 @@ ITEMS = [unit_item(101, "SKU-A", 2, "10"), unit_item(102, "SKU-B", 1, "25")]  # 
 ])
 def test_shipped_quantities(shipment: Any, by_item: dict[int, Decimal], unknown: tuple[str, ...]) -> None:
     got = mappers.shipped_quantities(shipment, mappers.line_index(ITEMS))
-    assert dict(got.by_item) == by_item and got.unknown == unknown
+    assert dict(got.by_item) == by_item
+    assert got.unknown == unknown
 
 
 def test_parse_shipment_done_reads_the_misspelled_id_and_rejects_empty() -> None:
     parsed = messages.parse_shipment_done({"shipment": {"order_id": 12, "shimpent_id": "12-001", "items": [{}]}})
-    assert parsed.shipment_id == "12-001" and parsed.order_id == "12"
+    assert parsed.shipment_id == "12-001"
+    assert parsed.order_id == "12"
     with pytest.raises(messages.InvalidPayload, match="shipment.order_id"):
         messages.parse_shipment_done({"shipment": {"items": []}})
     with pytest.raises(messages.InvalidPayload, match="neither items nor packages"):

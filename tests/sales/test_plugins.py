@@ -31,7 +31,7 @@ def run(pset: plugins.PluginSet, qty: int = 1) -> Any:
 @pytest.fixture(autouse=True)
 def _calls() -> Iterator[None]:
     sample_plugins.CALLS.clear()
-    yield
+    return
 
 
 @pytest.fixture
@@ -56,7 +56,8 @@ def test_env_plugins_run_in_list_order_on_every_unit_line() -> None:
     spec = run(plugins.load([f"{MOD}:Second", f"{MOD}:First"]), qty=2)
     assert [ln.attribute("trail") for ln in spec.lines[:2]] == ["21", "21"]
     assert sample_plugins.CALLS == ["second:5-1", "first:5-1", "second:5-2", "first:5-2"]
-    assert spec.lines[-1].id == "SHIPPING" and spec.lines[-1].attribute("trail") is None  # not passed to plugins
+    assert spec.lines[-1].id == "SHIPPING"
+    assert spec.lines[-1].attribute("trail") is None
     assert ("channel_tag", "000000042-3") in [(a.attribute_code, a.value) for a in spec.custom_attributes]
 
 
@@ -67,7 +68,8 @@ def test_entry_points_sorted_by_name_then_env_plugins(dist: Any) -> None:
     assert names(pset.line_hooks) == ["a_first", "b_second", "zone", MOD]
     assert names(pset.order_hooks) == ["tag"]
     line = run(pset).lines[0]
-    assert line.attribute("trail") == "12" and line.attribute("warehouse_zone") == "Z-S"
+    assert line.attribute("trail") == "12"
+    assert line.attribute("warehouse_zone") == "Z-S"
     assert line.attribute("module_hook") == "yes"
 
 

@@ -52,7 +52,8 @@ def test_a_poison_order_fails_alone_and_the_rest_of_the_pass_is_queued(
     print(f"poison {kind}: {result}")
     assert result == {"queued": 4, "already": 0, "failed": 1, "skipped": 0}
     state, error = Order.objects.filter(pk=bad.pk).values_list("oms_export_state", "oms_export_error").get()
-    assert state == Order.EXPORT_FAILED and error.startswith("order cannot be")
+    assert state == Order.EXPORT_FAILED
+    assert error.startswith("order cannot be")
     assert "\n" not in error
     assert any(bad.increment_id in r.getMessage() and "not exported" in r.getMessage() for r in caplog.records)
     good = [o.pk for o in orders if o.pk != bad.pk]
@@ -76,11 +77,15 @@ def test_orders_sync_prints_one_line_for_a_poison_order(
     poison(bad, kind)
     result = CliRunner().invoke(main, ["oms:orders:sync"])
     print(result.output)
-    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1
+    assert result.exception is not None
+    assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert "Sent 2 orders, failed 1." in result.output
     failed_lines = [ln for ln in result.output.splitlines() if ln.strip().startswith("failed ")]
-    assert len(failed_lines) == 1 and bad.increment_id in failed_lines[0] and "order cannot be" in failed_lines[0]
+    assert len(failed_lines) == 1
+    assert bad.increment_id in failed_lines[0]
+    assert "order cannot be" in failed_lines[0]
     api = wired.sandbox.api
     assert sorted(o["id"] for o in api.orders()) == sorted(o.increment_id for o in orders[1:])
     worker.run_until_idle()  # nothing left queued for the poison order

@@ -50,7 +50,8 @@ def test_five_updates_delivered_newest_first_leave_the_newest_state(place: Place
     assert [m.status for m in msgs] == [LoggedMessage.COMPLETE] * 5
     assert (order.oms_status, order.state, order.status) == ("COMPLETE", Order.STATE_COMPLETE, "complete")
     assert [r.get("result") for r in results] == [None, "stale", "stale", "stale", "stale"]
-    assert order.oms_status_date is not None and order.oms_status_date.isoformat() == "2026-03-04T12:00:00+00:00"
+    assert order.oms_status_date is not None
+    assert order.oms_status_date.isoformat() == "2026-03-04T12:00:00+00:00"
     comments = list(OrderStatusHistory.objects.filter(order=order, source=OrderStatusHistory.SOURCE_OMS)
                     .values_list("comment", flat=True))
     assert comments == ["OMS status COMPLETE"]  # the stale ones left no trace in the history
@@ -90,14 +91,17 @@ def test_a_shipment_older_than_the_applied_state_keeps_the_state_but_records_the
     msg = deliver(methods.SHIPMENT_DONE, shipment)
     order.refresh_from_db()
     result = json.loads(msg.result)
-    assert msg.status == LoggedMessage.COMPLETE and result["result"] == "stale" and result["items"] == 1
+    assert msg.status == LoggedMessage.COMPLETE
+    assert result["result"] == "stale"
+    assert result["items"] == 1
     assert order.state == Order.STATE_PROCESSING  # not completed by an older shipment
     assert order.shipments.count() == 1
     # a later-dated shipment moves the state forward as before
     shipment["shipment"].update(shipment_id="S-0", shipment_date="2026-05-04 09:00:00")
     deliver(methods.SHIPMENT_DONE, shipment)
     order.refresh_from_db()
-    assert order.oms_status_date is not None and order.oms_status_date.isoformat() == "2026-05-04T09:00:00+00:00"
+    assert order.oms_status_date is not None
+    assert order.oms_status_date.isoformat() == "2026-05-04T09:00:00+00:00"
 
 
 def test_a_shipment_that_completed_the_order_makes_an_older_update_stale(place: PlaceOrder) -> None:
@@ -110,7 +114,8 @@ def test_a_shipment_that_completed_the_order_makes_an_older_update_stale(place: 
     assert order.state == Order.STATE_COMPLETE
     msg = deliver(methods.ORDER_UPDATED, update(order.increment_id, "NEW", "2020-01-01 00:00:00"))
     order.refresh_from_db()
-    assert json.loads(msg.result)["result"] == "stale" and order.state == Order.STATE_COMPLETE
+    assert json.loads(msg.result)["result"] == "stale"
+    assert order.state == Order.STATE_COMPLETE
 
 
 def test_an_update_without_a_date_is_applied(place: PlaceOrder) -> None:

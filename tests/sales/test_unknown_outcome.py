@@ -50,8 +50,10 @@ def test_an_unreadable_answer_never_marks_the_order_exported(bus: FakeBus, place
     ids = create_ids(bus)
     print(f"unknown outcome ({body[:20]!r}): {len(ids)} sends, message {msg.status}, order {order.oms_export_state}")
     assert order.oms_export_state == Order.EXPORT_FAILED  # never exported
-    assert "OmsUnknownOutcome" in order.oms_export_error and "unknown outcome" in order.oms_export_error
-    assert msg.status == LoggedMessage.ERROR and msg.attempts == 3
+    assert "OmsUnknownOutcome" in order.oms_export_error
+    assert "unknown outcome" in order.oms_export_error
+    assert msg.status == LoggedMessage.ERROR
+    assert msg.attempts == 3
     assert msg.last_error.startswith("gave up after 3 attempts: OmsUnknownOutcome")
     assert ids == [msg.message_id] * 3  # retried with the same message id
 
@@ -68,9 +70,11 @@ def test_a_readable_answer_after_an_unknown_outcome_exports_with_the_same_messag
     bus.answers[methods.ORDER_CREATE] = (200, json.dumps({"jsonrpc": "2.0", "id": 1, "result": []}).encode())
     worker.run_until_idle()
     order.refresh_from_db()
-    assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_export_error == ""
+    assert order.oms_export_state == Order.EXPORT_EXPORTED
+    assert order.oms_export_error == ""
     ids = create_ids(bus)
-    assert len(ids) == 2 and len(set(ids)) == 1
+    assert len(ids) == 2
+    assert len(set(ids)) == 1
 
 
 def test_a_missing_handler_is_parked_at_once(bus: FakeBus, place: PlaceOrder) -> None:
@@ -81,5 +85,8 @@ def test_a_missing_handler_is_parked_at_once(bus: FakeBus, place: PlaceOrder) ->
     worker.run_until_idle()
     order.refresh_from_db()
     msg = LoggedMessage.objects.get(topic=methods.ORDER_CREATE)
-    assert msg.status == LoggedMessage.ERROR and msg.attempts == 1 and "Handler not found" in msg.last_error
-    assert order.oms_export_state == Order.EXPORT_FAILED and len(create_ids(bus)) == 1
+    assert msg.status == LoggedMessage.ERROR
+    assert msg.attempts == 1
+    assert "Handler not found" in msg.last_error
+    assert order.oms_export_state == Order.EXPORT_FAILED
+    assert len(create_ids(bus)) == 1

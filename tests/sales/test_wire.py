@@ -59,12 +59,16 @@ def test_authorized_pending_order_is_exported_with_the_mapped_payload(oms: Any, 
     order = place(customer_id="c-1", custom_attributes={"gift_message": "Hi"}, remote_ip="198.51.100.4")
     export_all()
     order = reload(order)
-    assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_exported_at is not None
+    assert order.oms_export_state == Order.EXPORT_EXPORTED
+    assert order.oms_exported_at is not None
     stored = oms.order(order.increment_id)
-    assert stored["store"] == CHANNEL and stored["status"] == "NEW"
+    assert stored["store"] == CHANNEL
+    assert stored["status"] == "NEW"
     payload = stored["payload"]
     assert payload["customer"] == {"id": "c-1", "type": "REGISTERED", "segment": "B2C"}
-    assert payload["language"] == "en_GB" and payload["ip"] == "198.51.100.4" and payload["origin"] == "FRONTEND"
+    assert payload["language"] == "en_GB"
+    assert payload["ip"] == "198.51.100.4"
+    assert payload["origin"] == "FRONTEND"
     assert payload["origin_date"].endswith("+00:00")
     # installed plugins (the example plugin in CI) may add their own attributes after ours
     assert payload["custom_attributes"][0] == {"attribute_code": "gift_message", "value": "Hi"}
@@ -111,11 +115,13 @@ def test_failing_oms_is_retried_until_it_succeeds_with_exactly_one_oms_order(
     assert order.oms_export_error.startswith("send failed, retrying:")
     worker.run_until_idle()
     order = reload(order)
-    assert order.oms_export_state == Order.EXPORT_EXPORTED and order.oms_export_attempts == 4
+    assert order.oms_export_state == Order.EXPORT_EXPORTED
+    assert order.oms_export_attempts == 4
     assert len(oms.orders(q=order.increment_id)) == 1
     assert len(creates_received(oms, order.increment_id)) == 4  # 3 refused + 1 stored
     [msg] = LoggedMessage.objects.filter(topic=methods.ORDER_CREATE)
-    assert msg.status == LoggedMessage.COMPLETE and msg.attempts == 4
+    assert msg.status == LoggedMessage.COMPLETE
+    assert msg.attempts == 4
 
 
 def test_order_given_up_by_the_worker_is_sent_again_by_cron_only_once(oms: Any, place: PlaceOrder, env: Any) -> None:
@@ -124,7 +130,8 @@ def test_order_given_up_by_the_worker_is_sent_again_by_cron_only_once(oms: Any, 
     oms.faults(fail_next=1)
     export_all()
     order = reload(order)
-    assert order.oms_export_state == Order.EXPORT_FAILED and "gave up after 1 attempts" in order.oms_export_error
+    assert order.oms_export_state == Order.EXPORT_FAILED
+    assert "gave up after 1 attempts" in order.oms_export_error
     Order.objects.filter(pk=order.pk).update(oms_next_attempt_at=order.created_at)  # make the retry due
     export_all()
     assert reload(order).oms_export_state == Order.EXPORT_EXPORTED
@@ -147,7 +154,8 @@ def test_synchronous_mode_failure_does_not_fail_placement_and_cron_retries(oms: 
     oms.faults(fail_next=1)
     order = place()
     order = reload(order)
-    assert order.pk is not None and order.oms_export_state == Order.EXPORT_QUEUED
+    assert order.pk is not None
+    assert order.oms_export_state == Order.EXPORT_QUEUED
     assert "send failed, retrying" in order.oms_export_error
     worker.run_until_idle()
     assert reload(order).oms_export_state == Order.EXPORT_EXPORTED
@@ -175,10 +183,12 @@ def test_orders_sync_command_sends_exactly_limit_orders(oms: Any, place: PlaceOr
     assert states == [Order.EXPORT_EXPORTED] * 10 + [Order.EXPORT_NOT_EXPORTED] * 2  # oldest first
     assert len(oms.orders()) == 10
     result = CliRunner().invoke(main, ["oms:orders:sync"])
-    assert result.exit_code == 0 and "Sent 2 orders" in result.output
+    assert result.exit_code == 0
+    assert "Sent 2 orders" in result.output
     assert len(oms.orders()) == 12
     result = CliRunner().invoke(main, ["oms:orders:sync"])
-    assert result.exit_code == 0 and "No orders to send." in result.output
+    assert result.exit_code == 0
+    assert "No orders to send." in result.output
 
 
 def test_orders_sync_reports_failures_and_exits_non_zero(oms: Any, place: PlaceOrder) -> None:
@@ -192,7 +202,8 @@ def test_orders_sync_reports_failures_and_exits_non_zero(oms: Any, place: PlaceO
     assert "Error: 1 order(s) could not be sent to the OMS" in result.output
     oms.faults(reset=True)
     result = CliRunner().invoke(main, ["oms:orders:sync"])  # the queued order is sent now
-    assert result.exit_code == 0 and "Sent 1 order," in result.output
+    assert result.exit_code == 0
+    assert "Sent 1 order," in result.output
     assert reload(order).oms_export_state == Order.EXPORT_EXPORTED
 
 
@@ -287,7 +298,8 @@ def test_sandbox_shipment_ships_the_connector_order_with_tracking(oms: Any, plac
                      tracking_link="https://track.example/TRK-1")
     worker.run_until_idle()
     order = reload(order)
-    assert order.state == Order.STATE_PROCESSING and order.status == "processing"
+    assert order.state == Order.STATE_PROCESSING
+    assert order.status == "processing"
     assert reload(sku_a).qty_shipped == 1
     [shipment] = Shipment.objects.filter(order=order)
     assert shipment.oms_shipment_id == first["shipment_id"]
@@ -299,8 +311,10 @@ def test_sandbox_shipment_ships_the_connector_order_with_tracking(oms: Any, plac
     oms.ship(order.increment_id, carrier="UPS", tracking="TRK-2")  # everything left
     worker.run_until_idle()
     order = reload(order)
-    assert order.state == Order.STATE_COMPLETE and order.status == "complete"
-    assert order.oms_status == "COMPLETE" and order.oms_status_reason == "FULLYSHIPPED"
+    assert order.state == Order.STATE_COMPLETE
+    assert order.status == "complete"
+    assert order.oms_status == "COMPLETE"
+    assert order.oms_status_reason == "FULLYSHIPPED"
     assert {i.sku: i.qty_shipped for i in order.items.all()} == {"SKU-A": 2, "SKU-B": 1}
     assert {i.sku: i.oms_status for i in order.items.all()} == {"SKU-A": "SHIPPED", "SKU-B": "SHIPPED"}
     assert Shipment.objects.filter(order=order).count() == 2
@@ -361,8 +375,10 @@ def test_message_for_an_unknown_order_is_retried_not_crashed(oms: Any, db: None)
     worker.process_inbound(limit=2)
     msg.refresh_from_db()
     bad.refresh_from_db()
-    assert msg.status == LoggedMessage.RETRY and "order 999999999 is not known (yet)" in msg.last_error
-    assert bad.status == LoggedMessage.ERROR and "InvalidPayload" in bad.last_error
+    assert msg.status == LoggedMessage.RETRY
+    assert "order 999999999 is not known (yet)" in msg.last_error
+    assert bad.status == LoggedMessage.ERROR
+    assert "InvalidPayload" in bad.last_error
 
 
 def test_carrier_shipping_details_are_answered_synchronously(oms: Any, place: PlaceOrder) -> None:
@@ -370,8 +386,10 @@ def test_carrier_shipping_details_are_answered_synchronously(oms: Any, place: Pl
     answer = oms.request_shipping_details(order.increment_id, carrier="DHL")
     assert answer["error"] == ""
     [package] = answer["packages"]
-    assert package["carrier"] == "DHL" and package["tracking_number"].startswith("MC")
-    assert package["tracking_link"].endswith(package["tracking_number"]) and package["id"] == "1"
+    assert package["carrier"] == "DHL"
+    assert package["tracking_number"].startswith("MC")
+    assert package["tracking_link"].endswith(package["tracking_number"])
+    assert package["id"] == "1"
     assert len(package["items"]) == 3  # the open goods lines (ids), kept
     assert oms.order(order.increment_id)["shipping_details"][0]["packages"] == answer["packages"]
     again = oms.request_shipping_details(order.increment_id, carrier="DHL")
@@ -383,9 +401,12 @@ def test_warehouse_shipment_request_is_acknowledged_and_recorded(oms: Any, place
     request = oms.request_shipment(order.increment_id)
     worker.run_until_idle()
     [msg] = LoggedMessage.objects.filter(topic=methods.REQUEST_SHIPMENT)
-    assert msg.status == LoggedMessage.COMPLETE and json.loads(msg.result)["acknowledged"] is True
+    assert msg.status == LoggedMessage.COMPLETE
+    assert json.loads(msg.result)["acknowledged"] is True
     comment = OrderStatusHistory.objects.get(order=order, comment__startswith="Shipment request").comment
-    assert request["request_id"] in comment and "2 × SKU-A" in comment and "WH1" in comment
+    assert request["request_id"] in comment
+    assert "2 × SKU-A" in comment
+    assert "WH1" in comment
 
 
 def test_order_created_acknowledgement_is_recorded(oms: Any, place: PlaceOrder) -> None:

@@ -30,21 +30,27 @@ def test_ship_all_delivers_signed_shipment_then_update(sandbox: SandboxServer, b
     assert [m.method for m in receiver.messages] == [SHIPMENT_DONE, UPDATED]
     for message in receiver.messages:
         assert_signed(message)
-        assert message.doc["jsonrpc"] == "2.0" and isinstance(message.doc["id"], str)
+        assert message.doc["jsonrpc"] == "2.0"
+        assert isinstance(message.doc["id"], str)
         assert message.path == "/mcom/service-bus"
     shipment = receiver.messages[0].params["shipment"]
-    assert shipment["order_id"] == "000000001" and shipment["store_id"] == "default"
-    assert shipment["method"] == "STANDARD" and shipment["source_id"] == "WH1"
+    assert shipment["order_id"] == "000000001"
+    assert shipment["store_id"] == "default"
+    assert shipment["method"] == "STANDARD"
+    assert shipment["source_id"] == "WH1"
     assert [i["order_line_id"] for i in shipment["items"]] == ["11", "12"]
     assert all(i["status"] == "SHIPPED" for i in shipment["items"])
     (package,) = shipment["packages"]
-    assert package["carrier"] == "UPS" and package["tracking_number"] == "1Z999" and package["items"] == [1, 2]
+    assert package["carrier"] == "UPS"
+    assert package["tracking_number"] == "1Z999"
+    assert package["items"] == [1, 2]
     assert [(a["order_lines"], a["quantity"]) for a in package["aggregated_items"]] == [(["11"], 1), (["12"], 1)]
     assert shipment["address"]["first_name"] == "Ada"
     order = receiver.messages[1].params["order"]
     assert (order["status"], order["status_reason"]) == ("COMPLETE", "FULLYSHIPPED")
     lines = _lines(order)
-    assert lines["11"]["status"] == "SHIPPED" and lines["SHIPPING"]["status"] == "SHIPPED"
+    assert lines["11"]["status"] == "SHIPPED"
+    assert lines["SHIPPING"]["status"] == "SHIPPED"
     assert lines["11"]["payments"][0]["status"] == "CAPTURE_REQUESTED"
     assert lines["11"]["custom_attributes"][0]["name"] == "gift"
     assert order["payments"][0]["transactions"][0]["amount"] == 205.0
@@ -72,7 +78,8 @@ def test_cancel_all_and_set_status(sandbox: SandboxServer, bus: Bus, receiver: R
     bus.ok("magento.sales.order_management.create", order_params())
     assert sandbox.api.cancel_lines("000000001")["order_status"] == "CANCELLED"
     order = receiver.wait_for(UPDATED)[0].params["order"]
-    assert order["status"] == "CANCELLED" and all(ln["status"] == "CANCELLED" for ln in order["lines"])
+    assert order["status"] == "CANCELLED"
+    assert all(ln["status"] == "CANCELLED" for ln in order["lines"])
     sandbox.api.set_status("000000001", "ONHOLD", "PENDING_REMORSE_TIME")
     order = receiver.wait_for(UPDATED, 2)[1].params["order"]
     assert (order["status"], order["status_reason"]) == ("ONHOLD", "PENDING_REMORSE_TIME")
@@ -87,7 +94,8 @@ def test_bad_action_input_is_a_clear_error(sandbox: SandboxServer, bus: Bus) -> 
                          (lambda: sandbox.api.approve_return("RMA-CS-nope-1"), 404)):
         with pytest.raises(SandboxError) as caught:
             call()
-        assert caught.value.status == status and caught.value.body["error"]
+        assert caught.value.status == status
+        assert caught.value.body["error"]
 
 
 def test_stock_snapshot_splits_at_10000(sandbox: SandboxServer, bus: Bus, receiver: Receiver) -> None:
@@ -95,10 +103,13 @@ def test_stock_snapshot_splits_at_10000(sandbox: SandboxServer, bus: Bus, receiv
     items = [{"sku": f"SKU-{i:05d}", "quantity": i % 7} for i in range(10_001)]
     items[0]["unlimited"] = True
     result = sandbox.api.stock_snapshot("default", "FULL", items, created_on="2024-05-01 10:00:00")
-    assert result["messages"] == 2 and all(d["status"] == "SUCCESS" for d in result["deliveries"])
+    assert result["messages"] == 2
+    assert all(d["status"] == "SUCCESS" for d in result["deliveries"])
     first, second = (m.params["snapshot"] for m in receiver.wait_for(STOCK, 2))
-    assert len(first["stock"]) == 10_000 and len(second["stock"]) == 1
-    assert first["aggregate_id"] == "default" and first["mode"] == "FULL"
+    assert len(first["stock"]) == 10_000
+    assert len(second["stock"]) == 1
+    assert first["aggregate_id"] == "default"
+    assert first["mode"] == "FULL"
     assert first["created_on"] == "2024-05-01 10:00:00"
     assert first["stock"][0] == {"sku": "SKU-00000", "quantity": 0, "unlimited": True}
     assert second["stock"] == [{"sku": "SKU-10000", "quantity": 10_000 % 7}]
@@ -127,8 +138,11 @@ def test_return_requested_approved_refunded(sandbox: SandboxServer, bus: Bus, re
     requested = receiver.wait_for(RETURN_UPDATED)[0]
     assert_signed(requested)
     ret = requested.params["return"]
-    assert ret["rma"] == rma and ret["status"]["code"] == "REQUESTED" and ret["status"]["reason_code"] == "CSRREQUEST"
-    assert ret["lines"][0]["id"] == "11" and ret["lines"][0]["status"] == "REQUESTED"
+    assert ret["rma"] == rma
+    assert ret["status"]["code"] == "REQUESTED"
+    assert ret["status"]["reason_code"] == "CSRREQUEST"
+    assert ret["lines"][0]["id"] == "11"
+    assert ret["lines"][0]["status"] == "REQUESTED"
 
     assert sandbox.api.approve_return(rma)["deliveries"][0]["status"] == "SUCCESS"
     assert receiver.wait_for(RETURN_UPDATED, 2)[1].params["return"]["status"]["name"] == "APPROVED"
@@ -137,10 +151,14 @@ def test_return_requested_approved_refunded(sandbox: SandboxServer, bus: Bus, re
     message = receiver.wait_for(REFUND_UPDATED)[0]
     assert_signed(message)
     doc = message.params["refund"]
-    assert doc["rma"] == rma and doc["order_id"] == "000000001" and doc["status"]["code"] == "RELEASED"
-    assert doc["refund_type"] == "Return" and doc["credit_note_number"] == "CDE1"
+    assert doc["rma"] == rma
+    assert doc["order_id"] == "000000001"
+    assert doc["status"]["code"] == "RELEASED"
+    assert doc["refund_type"] == "Return"
+    assert doc["credit_note_number"] == "CDE1"
     (line,) = doc["lines"]
-    assert line["order_item_id"] == "11" and line["order_line"] == 1
+    assert line["order_item_id"] == "11"
+    assert line["order_line"] == 1
     details = line["payments"][0]["details"]
     assert (details["cost_gross"], details["cost_net"], details["cost_vat"], details["vat_rate"]) == (
         100.0, 84.03, 15.97, 19.0)
@@ -161,7 +179,8 @@ def test_request_shipping_details_records_packages(sandbox: SandboxServer, bus: 
     result = sandbox.api.request_shipping_details("000000001")
     assert result["packages"][0]["tracking_number"] == "TN1"
     sent = receiver.messages[0].params["shipment"]
-    assert sent["packages"][0]["items"] == ["11", "12"] and sent["items"][0]["status"] == "ASSIGNED"
+    assert sent["packages"][0]["items"] == ["11", "12"]
+    assert sent["items"][0]["status"] == "ASSIGNED"
     assert sandbox.api.order("000000001")["shipping_details"][0]["packages"][0]["tracking_number"] == "TN1"
 
 
@@ -170,8 +189,10 @@ def test_request_shipment(sandbox: SandboxServer, bus: Bus, receiver: Receiver) 
     bus.ok("magento.sales.order_management.create", order_params())
     result = sandbox.api.request_shipment("000000001")
     params = receiver.wait_for("magento.logistics.warehouse_management.request_shipment")[0].params
-    assert params["request_id"] == result["request_id"] and params["order_id"] == "000000001"
-    assert params["sales_channel"] == "default" and params["source_id"] == "WH1"
+    assert params["request_id"] == result["request_id"]
+    assert params["order_id"] == "000000001"
+    assert params["sales_channel"] == "default"
+    assert params["source_id"] == "WH1"
     assert [i["status_reason"] for i in params["items"]] == ["ITEM_PENDING_PICKING"] * 2
     assert params["billing_address"]["email"] == "ada@example.test"
 
@@ -192,15 +213,20 @@ def test_failed_delivery_is_journaled_and_redelivered(sandbox: SandboxServer, bu
     receiver.status = 500
     result = sandbox.api.set_status("000000001", "ONHOLD")
     (delivery,) = result["deliveries"]
-    assert delivery["status"] == "ERROR" and delivery["http_status"] == 500
+    assert delivery["status"] == "ERROR"
+    assert delivery["http_status"] == 500
     (entry,) = sandbox.api.journal(method=UPDATED, status="ERROR")
-    assert entry["direction"] == "outgoing" and entry["error"].startswith("HTTP 500")
+    assert entry["direction"] == "outgoing"
+    assert entry["error"].startswith("HTTP 500")
     receiver.status = 200
     again = sandbox.api.redeliver(entry["id"])["deliveries"][0]
-    assert again["status"] == "SUCCESS" and again["message_id"] == delivery["message_id"]
+    assert again["status"] == "SUCCESS"
+    assert again["message_id"] == delivery["message_id"]
     assert receiver.messages[0].body == receiver.messages[1].body
     bus.ok("magento.service_bus.remote.unregister", {"id": "mdc"}, path="")
     receiver.url = "http://127.0.0.1:9/unreachable"
     bus.register(receiver)
     lost = sandbox.api.set_status("000000001", "ONHOLD")["deliveries"][0]
-    assert lost["status"] == "ERROR" and lost["http_status"] is None and lost["error"]
+    assert lost["status"] == "ERROR"
+    assert lost["http_status"] is None
+    assert lost["error"]

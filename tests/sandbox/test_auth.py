@@ -18,28 +18,34 @@ def test_token_with_form_credentials(sandbox: SandboxServer) -> None:
     response = httpx.post(sandbox.oauth_url + "oauth/token", data=FORM)
     assert response.status_code == 200
     doc = response.json()
-    assert doc["token_type"] == "Bearer" and doc["expires_in"] == 3600 and doc["access_token"]
+    assert doc["token_type"] == "Bearer"
+    assert doc["expires_in"] == 3600
+    assert doc["access_token"]
     assert response.headers["cache-control"] == "no-store"
 
 
 def test_token_with_basic_auth(sandbox: SandboxServer) -> None:
     response = httpx.post(sandbox.oauth_url + "oauth/token", data={"grant_type": "client_credentials"},
                           auth=("mcom", "sandbox-secret"))
-    assert response.status_code == 200 and response.json()["access_token"]
+    assert response.status_code == 200
+    assert response.json()["access_token"]
 
 
 def test_wrong_credentials_are_invalid_client(sandbox: SandboxServer) -> None:
     response = httpx.post(sandbox.oauth_url + "oauth/token", data={**FORM, "client_secret": "nope"})
     assert response.status_code == 401
-    assert response.json()["error"] == "invalid_client" and response.json()["error_description"]
+    assert response.json()["error"] == "invalid_client"
+    assert response.json()["error_description"]
     basic = httpx.post(sandbox.oauth_url + "oauth/token", data={"grant_type": "client_credentials"},
                        auth=("mcom", "nope"))
-    assert basic.status_code == 401 and "www-authenticate" in basic.headers
+    assert basic.status_code == 401
+    assert "www-authenticate" in basic.headers
 
 
 def test_unsupported_grant(sandbox: SandboxServer) -> None:
     response = httpx.post(sandbox.oauth_url + "oauth/token", data={**FORM, "grant_type": "password"})
-    assert response.status_code == 400 and response.json()["error"] == "unsupported_grant_type"
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
 
 
 def test_rpc_needs_a_valid_token(sandbox: SandboxServer, bus: Bus) -> None:
@@ -58,7 +64,8 @@ def test_token_expires_then_a_new_one_works(tmp_path: Path) -> None:
         assert bus.call("magento.inventory.source_repository.search", {}, "remote/oms").status_code == 200
         time.sleep(1.2)
         expired = bus.call("magento.inventory.source_repository.search", {}, "remote/oms")
-        assert expired.status_code == 401 and expired.json()["error"]["code"] == -32001
+        assert expired.status_code == 401
+        assert expired.json()["error"]["code"] == -32001
         bus.token = sandbox.token()
         assert bus.call("magento.inventory.source_repository.search", {}, "remote/oms").status_code == 200
         bus.http.close()

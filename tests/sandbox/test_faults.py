@@ -19,14 +19,16 @@ def test_fail_next_n_with_http_503(sandbox: SandboxServer, bus: Bus) -> None:
     first, second, third = (bus.call(SEARCH, {}, "remote/oms") for _ in range(3))
     assert first.status_code == second.status_code == 503
     assert first.json()["error"] == {"code": -32000, "message": "simulated failure"}
-    assert third.status_code == 200 and "result" in third.json()
+    assert third.status_code == 200
+    assert "result" in third.json()
     assert sandbox.api.state()["faults"]["fail_next"] == 0
 
 
 def test_fail_next_with_rpc_error(sandbox: SandboxServer, bus: Bus) -> None:
     sandbox.api.faults(fail_next=1, mode="rpc_error")
     failed = bus.call(SEARCH, {}, "remote/oms")
-    assert failed.status_code == 200 and failed.json()["error"]["code"] == -32000
+    assert failed.status_code == 200
+    assert failed.json()["error"]["code"] == -32000
     assert "result" in bus.call(SEARCH, {}, "remote/oms").json()
     (entry, *_) = sandbox.api.journal(status="ERROR")
     assert entry["error"] == "simulated failure (rpc_error)"
@@ -74,4 +76,5 @@ def test_expire_tokens(sandbox: SandboxServer, bus: Bus) -> None:
 
 def test_bad_fault_mode(sandbox: SandboxServer) -> None:
     response = httpx.post(sandbox.url + "_sandbox/api/faults", json={"mode": "explode"})
-    assert response.status_code == 400 and "mode" in response.json()["error"]
+    assert response.status_code == 400
+    assert "mode" in response.json()["error"]

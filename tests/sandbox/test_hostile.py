@@ -28,7 +28,8 @@ def test_ui_stock_line_with_a_bad_quantity_is_refused_with_a_message(sandbox: Sa
                                                                    "items": "MS-000001,abc"})
     assert r.status_code == 303
     flash = parse_qs(urlsplit(r.headers["location"]).query)
-    assert flash["level"] == ["error"] and "items[0].quantity (MS-000001): 'abc' is not a number" in flash["flash"][0]
+    assert flash["level"] == ["error"]
+    assert "items[0].quantity (MS-000001): 'abc' is not a number" in flash["flash"][0]
     time.sleep(0.2)
     assert receiver.of(STOCK) == []  # nothing was sent (it used to be sent as 0 and zero the stock)
 
@@ -37,7 +38,8 @@ def test_api_quantity_abc_is_refused(sandbox: SandboxServer, bus: Bus, receiver:
     bus.register(receiver)
     r = httpx.post(sandbox.url + "_sandbox/api/stock/snapshot",
                    json={"aggregate": "default", "mode": "DELTA", "items": [{"sku": "MS-000001", "quantity": "abc"}]})
-    assert r.status_code == 400 and "'abc' is not a number" in r.json()["error"]
+    assert r.status_code == 400
+    assert "'abc' is not a number" in r.json()["error"]
     for bad in (-1, "NaN", "inf", None, [1]):
         r = httpx.post(sandbox.url + "_sandbox/api/stock/inventory",
                        json={"source": "WH1", "items": [{"sku": "MS-000001", "quantity": bad}]})
@@ -93,7 +95,8 @@ def test_cli_takes_the_client_secret_from_a_file_not_the_command_line(tmp_path: 
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
-        assert r.status_code == 200 and r.json()["access_token"]
+        assert r.status_code == 200
+        assert r.json()["access_token"]
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
         assert b"file-secret" not in cmdline
     finally:
@@ -106,14 +109,16 @@ def test_cli_refuses_an_empty_secret_file(tmp_path: Path) -> None:
     empty.write_text("")
     out = subprocess.run([sys.executable, "-m", "mcom.cli.main", "oms:sandbox", "--client-secret-file", str(empty)],
                          env={**os.environ, "MCOM_ROOT": str(tmp_path)}, capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0 and "is empty" in out.stderr
+    assert out.returncode != 0
+    assert "is empty" in out.stderr
 
 
 def test_no_auth_sandbox_accepts_calls_without_a_token(tmp_path: Path) -> None:
     with SandboxServer(tmp_path, require_token=False) as sb:
         r = httpx.post(sb.url + "remote/oms", json={"jsonrpc": "2.0", "id": "1", "method":
                                                     "magento.inventory.source_repository.search", "params": {}})
-        assert r.status_code == 200 and "result" in r.json()
+        assert r.status_code == 200
+        assert "result" in r.json()
 
 
 def test_after_a_restart_the_sandbox_asks_for_a_new_registration(tmp_path: Path, receiver: Receiver) -> None:
@@ -121,7 +126,8 @@ def test_after_a_restart_the_sandbox_asks_for_a_new_registration(tmp_path: Path,
         Bus(first).register(receiver)
     with SandboxServer(tmp_path) as again:  # same database file, new process state
         (result,) = again.api.stock_snapshot("default", "DELTA", [{"sku": "MS-000001", "quantity": 1}])["deliveries"]
-        assert result["status"] == "ERROR" and "register again" in result["error"]
+        assert result["status"] == "ERROR"
+        assert "register again" in result["error"]
         Bus(again).register(receiver)
         (result,) = again.api.stock_snapshot("default", "DELTA", [{"sku": "MS-000001", "quantity": 1}])["deliveries"]
         assert result["status"] == "SUCCESS"

@@ -22,7 +22,8 @@ def test_journal_filters_and_state(sandbox: SandboxServer, bus: Bus, receiver: R
     incoming = sandbox.api.journal(direction="incoming")
     assert [e["method"] for e in incoming] == [CREATE, CREATE, "magento.service_bus.remote.register"]
     outgoing = sandbox.api.journal(direction="outgoing")
-    assert {e["counterpart"] for e in outgoing} == {"mdc"} and len(outgoing) == 2
+    assert {e["counterpart"] for e in outgoing} == {"mdc"}
+    assert len(outgoing) == 2
     assert all(e["status"] == "SUCCESS" and e["http_status"] == 200 for e in outgoing)
     assert sandbox.api.journal(method=CREATE, direction="outgoing") == []
     entry = sandbox.api.journal(method=CREATE)[0]
@@ -30,7 +31,9 @@ def test_journal_filters_and_state(sandbox: SandboxServer, bus: Bus, receiver: R
                           "created_at"}
     assert entry["message_id"].startswith("c")
     counts = sandbox.api.state()["counts"]
-    assert counts["orders"] == 2 and counts["shipments"] == 1 and counts["integrations"] == 1
+    assert counts["orders"] == 2
+    assert counts["shipments"] == 1
+    assert counts["integrations"] == 1
     assert "sandbox-secret" not in str(sandbox.api.state())
 
 
@@ -42,10 +45,12 @@ def test_ui_pages_and_forms(sandbox: SandboxServer, bus: Bus, receiver: Receiver
                      "/_sandbox/returns", "/_sandbox/registrations", "/_sandbox/journal?direction=incoming",
                      "/_sandbox/faults", "/_sandbox/orders/missing"):
             page = web.get(path)
-            assert page.status_code == 200 and "OMS sandbox" in page.text, path
+            assert page.status_code == 200, path
+            assert "OMS sandbox" in page.text, path
         page = web.post("/_sandbox/orders/000000001/ship", data={"qty_11": "1", "carrier": "DHL"},
                         headers={"Referer": sandbox.url + "_sandbox/orders/000000001"})
-        assert page.url.path == "/_sandbox/orders/000000001" and "flash ok" in page.text
+        assert page.url.path == "/_sandbox/orders/000000001"
+        assert "flash ok" in page.text
         assert "PARTIALLYSHIPPED" in page.text
         page = web.post("/_sandbox/stock/snapshot", data={"aggregate": "default", "mode": "DELTA",
                                                            "items": "A,1\nB,0,unlimited"})

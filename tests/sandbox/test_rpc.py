@@ -18,11 +18,14 @@ def test_register_replace_and_unregister(sandbox: SandboxServer, bus: Bus, recei
                       "labels": {"region": "eu"}, "version": "0.1.0"}, path="")
     regs = sandbox.api.registrations()
     assert len(regs) == 1
-    assert regs[0]["url"].endswith("?v=2") and regs[0]["subscribes"] == ["a.b"]
-    assert regs[0]["labels"] == {"region": "eu"} and regs[0]["extra"] == {"version": "0.1.0"}
+    assert regs[0]["url"].endswith("?v=2")
+    assert regs[0]["subscribes"] == ["a.b"]
+    assert regs[0]["labels"] == {"region": "eu"}
+    assert regs[0]["extra"] == {"version": "0.1.0"}
     assert "secret" not in str(regs)
     logged = sandbox.api.journal(method=REGISTER)
-    assert logged[0]["payload"]["params"]["secret"] == "***" and "receiver-secret" not in str(logged)
+    assert logged[0]["payload"]["params"]["secret"] == "***"
+    assert "receiver-secret" not in str(logged)
     bus.ok("magento.service_bus.remote.unregister", {"id": "mdc"}, path="")
     assert sandbox.api.registrations() == []
 
@@ -38,11 +41,13 @@ def test_order_create_and_duplicate(sandbox: SandboxServer, bus: Bus) -> None:
     assert bus.ok(CREATE, order_params())["duplicate"] is True
     assert len(sandbox.api.orders()) == 1
     order = sandbox.api.order("000000001")
-    assert order["status"] == "NEW" and order["store"] == "default"
+    assert order["status"] == "NEW"
+    assert order["store"] == "default"
     assert [ln["id"] for ln in order["lines"]] == ["11", "12", "SHIPPING"]
     assert order["payload"]["custom_attributes"] == [{"attribute_code": "channel", "value": "web"}]
     entries = sandbox.api.journal(method=CREATE, direction="incoming")
-    assert len(entries) == 2 and all(e["status"] == "SUCCESS" for e in entries)
+    assert len(entries) == 2
+    assert all(e["status"] == "SUCCESS" for e in entries)
     assert entries[0]["note"].startswith("duplicate")
     assert entries[0]["payload"]["params"]["order"]["id"] == "000000001"
 
@@ -55,9 +60,13 @@ def test_dispatch_is_by_method_on_any_path(bus: Bus) -> None:
 
 def test_source_search_shape(bus: Bus) -> None:
     result = bus.ok("magento.inventory.source_repository.search", {}, path="remote/oms")
-    assert result["offset"] == 0 and result["size"] == 1000 and result["total"] == 1
+    assert result["offset"] == 0
+    assert result["size"] == 1000
+    assert result["total"] == 1
     (item,) = result["items"]
-    assert item["id"] == "WH1" and item["type"] == "Warehouse" and item["aggregate_ids"] == ["default"]
+    assert item["id"] == "WH1"
+    assert item["type"] == "Warehouse"
+    assert item["aggregate_ids"] == ["default"]
     assert item["address"]["address_type"] == "source"
     assert item["configurations"]["capabilities"]["fulfillment"] == {"can_ship_to_source": False}
 
@@ -69,14 +78,18 @@ def test_product_upsert_keeps_payload(sandbox: SandboxServer, bus: Bus) -> None:
     bus.ok("magento.catalog.product_management.updated", {"product": product}, path="events")
     bus.ok("magento.catalog.product_management.updated", {"product": {**product, "enabled": False}}, path="events")
     (row,) = sandbox.api.products()
-    assert row["sku"] == "CONF-1" and row["name"] == "Tee" and row["enabled"] is False
+    assert row["sku"] == "CONF-1"
+    assert row["name"] == "Tee"
+    assert row["enabled"] is False
     full = sandbox.api.product("CONF-1")
-    assert full["children_skus"] == ["CONF-1-S"] and full["custom_attributes"][0]["value"] == "red"
+    assert full["children_skus"] == ["CONF-1-S"]
+    assert full["custom_attributes"][0]["value"] == "red"
 
 
 def test_json_rpc_errors(sandbox: SandboxServer, bus: Bus) -> None:
     unknown = bus.call("magento.nope", {})
-    assert unknown.status_code == 200 and unknown.json()["error"]["code"] == -32601
+    assert unknown.status_code == 200
+    assert unknown.json()["error"]["code"] == -32601
     assert unknown.json()["id"] == "c1"
     assert bus.call(CREATE, [1, 2]).json()["error"]["code"] == -32602
     assert bus.call(CREATE, {"order": {"id": "1"}}).json()["error"]["code"] == -32602

@@ -77,33 +77,37 @@ SUCCESS: list[tuple[int, str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("status,body,kind", PERMANENT)
+@pytest.mark.parametrize(("status", "body", "kind"), PERMANENT)
 def test_permanent_answers_are_not_retried(status: int, body: str, kind: type[OmsError]) -> None:
     with pytest.raises(OmsError) as exc:
         interpret(M, answer(status, body))
-    assert type(exc.value) is kind and M in str(exc.value) and not exc.value.retryable
+    assert type(exc.value) is kind
+    assert M in str(exc.value)
+    assert not exc.value.retryable
 
 
-@pytest.mark.parametrize("status,body,kind", TRANSIENT)
+@pytest.mark.parametrize(("status", "body", "kind"), TRANSIENT)
 def test_transient_answers_are_retried(status: int, body: str, kind: type[OmsError]) -> None:
     with pytest.raises(OmsError) as exc:
         interpret(M, answer(status, body))
-    assert type(exc.value) is kind and exc.value.retryable
+    assert type(exc.value) is kind
+    assert exc.value.retryable
 
 
-@pytest.mark.parametrize("status,body", UNKNOWN)
+@pytest.mark.parametrize(("status", "body"), UNKNOWN)
 def test_an_answer_that_is_no_readable_success_is_an_unknown_outcome(status: int, body: str) -> None:
     with pytest.raises(OmsUnknownOutcome) as exc:
         interpret(M, answer(status, body))
-    assert exc.value.retryable and "unknown outcome" in str(exc.value)
+    assert exc.value.retryable
+    assert "unknown outcome" in str(exc.value)
 
 
-@pytest.mark.parametrize("status,body,expected", SUCCESS)
+@pytest.mark.parametrize(("status", "body", "expected"), SUCCESS)
 def test_readable_successes_return_the_result(status: int, body: str, expected: Any) -> None:
     assert interpret(M, answer(status, body)) == expected
 
 
-@pytest.mark.parametrize("message,missing", [
+@pytest.mark.parametrize(("message", "missing"), [
     ("Handler not found", True), ("handler not found for magento.x", True), ("No valid method provided", True),
     ("Method not found: magento.x", True), ("unknown method", True), ("database is locked", False),
     ("order not found", False),

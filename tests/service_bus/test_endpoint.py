@@ -40,7 +40,8 @@ def test_signed_delivery_is_stored_acknowledged_and_processed(live: Any, effects
     assert effects.effects() == []  # nothing processed synchronously
     assert worker.run_until_idle() == 1
     row.refresh_from_db()
-    assert row.status == "complete" and json.loads(row.result) == {"counted": 7}
+    assert row.status == "complete"
+    assert json.loads(row.result) == {"counted": 7}
     assert effects.effects() == [(row.pk, "o1", 7)]
 
 
@@ -48,7 +49,8 @@ def test_php_encoded_body_is_verified_on_raw_bytes(live: Any, effects: Any) -> N
     raw = '{"id":"p1","method":"METHOD","params":{"entity":"a\\/b","n":1,"name":"\\u003Cb\\u003E\\u00e9"},"client":"FAKE"}'
     body = raw.replace("METHOD", effects.COUNT).encode()
     r = deliver(live.url, body)  # no jsonrpc member, extra member, PHP escapes
-    assert r.status_code == 200 and r.json()["result"] == {}
+    assert r.status_code == 200
+    assert r.json()["result"] == {}
     assert _rows()[0].entity_key == "test:a/b"
 
 
@@ -67,7 +69,8 @@ def test_bad_or_missing_signature_is_401_and_nothing_stored(live: Any, effects: 
 def test_tampered_body_is_rejected(live: Any, effects: Any) -> None:
     body = envelope(effects.COUNT, {"entity": "o1", "n": 1})
     r = deliver(live.url, body.replace(b'"n": 1', b'"n": 2'), signature=signing.sign(SECRET, body))
-    assert r.status_code == 401 and _rows() == []
+    assert r.status_code == 401
+    assert _rows() == []
 
 
 def test_signature_is_checked_before_parsing(live: Any) -> None:
@@ -76,7 +79,7 @@ def test_signature_is_checked_before_parsing(live: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "body,status,code",
+    ("body", "status", "code"),
     [
         (b"{not json", 400, -32700),
         (b"\xff\xfe", 400, -32700),
@@ -124,7 +127,9 @@ def test_same_id_with_another_body_is_a_new_message(live: Any, effects: Any) -> 
     deliver(live.url, envelope(effects.COUNT, {"entity": "o1", "n": 1}, id=1))
     deliver(live.url, envelope(effects.COUNT, {"entity": "o1", "n": 2}, id=1))
     rows = _rows()
-    assert len(rows) == 2 and rows[0].message_id == "1" and rows[1].message_id.startswith("1#")
+    assert len(rows) == 2
+    assert rows[0].message_id == "1"
+    assert rows[1].message_id.startswith("1#")
 
 
 def test_entity_key_failure_uses_a_fallback_key(live: Any, effects: Any) -> None:
@@ -136,14 +141,16 @@ def test_entity_key_failure_uses_a_fallback_key(live: Any, effects: Any) -> None
 def test_unsigned_accepted_when_endpoint_not_secure(live: Any, env: Any, effects: Any) -> None:
     env(service_bus__secure_endpoint=False)
     r = deliver(live.url, envelope(effects.COUNT, {"entity": "o1"}), secret=None)
-    assert r.status_code == 200 and len(_rows()) == 1
+    assert r.status_code == 200
+    assert len(_rows()) == 1
 
 
 def test_synchronous_query_is_answered_in_result(live: Any, effects: Any) -> None:
     r = deliver(live.url, envelope(effects.QUERY, {"order_id": "42"}, id="q1"))
     assert r.json() == {"jsonrpc": "2.0", "id": "q1", "result": [{"id": 1, "tracking_number": "TRACK-42"}]}
     (row,) = _rows()
-    assert row.status == "complete" and json.loads(row.result)[0]["tracking_number"] == "TRACK-42"
+    assert row.status == "complete"
+    assert json.loads(row.result)[0]["tracking_number"] == "TRACK-42"
     r = deliver(live.url, envelope(effects.QUERY, {"explode": True}, id="q2"))
     assert r.json()["error"]["code"] == -32000
     assert LoggedMessage.objects.get(message_id="q2").status == "error"
@@ -153,13 +160,15 @@ def test_django_view_behaves_the_same(db: None, client: Any, secured: Any, effec
     body = envelope(effects.COUNT, {"entity": "o9", "n": 1}, id="v1")
     sig = signing.sign(SECRET, body)
     r = client.post("/mcom/service-bus", body, content_type="application/json", headers={"X-Signature": sig})
-    assert r.status_code == 200 and r.json()["result"] == {}
+    assert r.status_code == 200
+    assert r.json()["result"] == {}
     r = client.post("/mcom/service-bus", body, content_type="application/json", headers={"X-Signature": sig})
     assert LoggedMessage.objects.filter(message_id="v1").count() == 1
     r = client.post("/mcom/service-bus", body, content_type="application/json")
     assert r.status_code == 401
     r = client.options("/mcom/service-bus")
-    assert r.status_code == 200 and r["X-Magento-Service-Bus"] == "*"
+    assert r.status_code == 200
+    assert r["X-Magento-Service-Bus"] == "*"
 
 
 def test_cannot_persist_answers_503(live: Any, effects: Any) -> None:

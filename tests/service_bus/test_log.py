@@ -34,7 +34,9 @@ def test_one_inbound_tick_completes_due_rows_and_parks_the_failing_one(effects: 
     assert worker.tick(LoggedMessage.IN) == 4  # b2 waits behind the failed row of its entity
     assert _rows(a1, a2, bad, b2, c1) == [("complete", 1), ("complete", 1), ("error", 1), ("new", 0), ("complete", 1)]
     done = LoggedMessage.objects.get(pk=a1.pk)
-    assert done.locked_until is None and done.processed_at is not None and done.result == '{"counted":1}'
+    assert done.locked_until is None
+    assert done.processed_at is not None
+    assert done.result == '{"counted":1}'
     assert LoggedMessage.objects.get(pk=bad.pk).last_error == "PermanentError: this cannot work"
     assert LoggedMessage.objects.get(pk=b2.pk).locked_until is None
     assert [e[2] for e in effects.effects()] == [1, 2, 4]
@@ -49,7 +51,9 @@ def test_one_outbound_tick_records_sent_and_failed_rows(bus: FakeBus, routes: An
     assert worker.tick(LoggedMessage.OUT) == 2
     assert _rows(ok, down, behind) == [("complete", 1), ("retry", 1), ("new", 0)]
     failed = LoggedMessage.objects.get(pk=down.pk)
-    assert failed.next_attempt_at >= before and failed.locked_until is None and "HTTP 503" in failed.last_error
+    assert failed.next_attempt_at >= before
+    assert failed.locked_until is None
+    assert "HTTP 503" in failed.last_error
     assert [log_id for log_id, _ in routes.SENT] == [ok.pk]
     assert [(log_id, will_retry) for log_id, _, will_retry in routes.FAILED] == [(down.pk, True)]
 
@@ -60,7 +64,8 @@ def test_claim_leases_due_rows_in_entity_order(effects: Any) -> None:
     y1 = inbox.store_inbound(effects.COUNT, {"entity": "y", "n": 3})
     z1 = inbox.store_inbound(effects.COUNT, {"entity": "z", "n": 4})
     (parked,) = log.claim(LoggedMessage.IN, 1, lease_seconds=LEASE)
-    assert parked.id == x1.pk and log.fail(parked, Decision("PermanentError: no", None), attempts=1)
+    assert parked.id == x1.pk
+    assert log.fail(parked, Decision("PermanentError: no", None), attempts=1)
     LoggedMessage.objects.filter(pk=z1.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
     claimed = log.claim(LoggedMessage.IN, 10, lease_seconds=LEASE)
     assert [c.id for c in claimed] == [y1.pk]  # x2 is held back by the error row, z1 is not due
@@ -94,12 +99,15 @@ def test_recording_needs_the_claim_token(bus: FakeBus, routes: Any) -> None:
     at = timezone.now() + timedelta(minutes=5)
     assert log.fail(claimed[1], Decision("OmsUnavailable: down", at))
     renewed, kept = log.renew([claimed[2].id, claimed[3].id], token, LEASE * 2)
-    assert kept == {claimed[2].id, claimed[3].id} and renewed > token
+    assert kept == {claimed[2].id, claimed[3].id}
+    assert renewed > token
     log.release([dataclasses.replace(claimed[3], token=renewed)])
     assert _rows(*msgs) == [("complete", 1), ("retry", 1), ("processing", 1), ("new", 0)]
     rows = {r.pk: r for r in LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs])}
-    assert rows[msgs[0].pk].result == '{"ok":true}' and rows[msgs[0].pk].processed_at is not None
-    assert rows[msgs[1].pk].next_attempt_at == at and rows[msgs[1].pk].last_error == "OmsUnavailable: down"
+    assert rows[msgs[0].pk].result == '{"ok":true}'
+    assert rows[msgs[0].pk].processed_at is not None
+    assert rows[msgs[1].pk].next_attempt_at == at
+    assert rows[msgs[1].pk].last_error == "OmsUnavailable: down"
     assert rows[msgs[2].pk].locked_until == renewed
     assert rows[msgs[3].pk].locked_until is None
 
@@ -120,7 +128,8 @@ def test_inbound_insert_keeps_a_redelivery_once_and_a_different_body_as_a_varian
     first = log.store_inbound(row)
     assert log.store_inbound(row).pk == first.pk
     other = log.store_inbound(log.InboundRow("m", "1", "k", '{"params":{"a":2}}'))
-    assert other.pk != first.pk and other.message_id == log.variant_id("1", '{"params":{"a":2}}')
+    assert other.pk != first.pk
+    assert other.message_id == log.variant_id("1", '{"params":{"a":2}}')
     assert (other.status, other.attempts, other.locked_until, other.result) == (Status.NEW, 0, None, "")
     assert LoggedMessage.objects.count() == 2
 
@@ -132,7 +141,7 @@ def test_outbound_insert_writes_the_model_defaults(bus: FakeBus, routes: Any) ->
     for name in ("status", "attempts", "locked_until", "last_error", "result", "processed_at"):
         assert getattr(row, name) == getattr(fresh, name), name
     assert (row.direction, row.topic, row.message_id, row.kind, row.dedupe_key) == ("out", routes.OUT_EVENT, "mid-1", "event", "p:1")
-    assert log.COLUMNS == tuple(f.column for f in LoggedMessage._meta.concrete_fields if f.column != "id")
+    assert tuple(f.column for f in LoggedMessage._meta.concrete_fields if f.column != "id") == log.COLUMNS
 
 
 def test_send_messages_gives_up_after_failures_in_a_row(bus: FakeBus, routes: Any) -> None:

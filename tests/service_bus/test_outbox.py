@@ -31,8 +31,10 @@ def test_rows_are_those_of_enqueue_with_every_default(routes: Any) -> None:
         "order:2", None, LoggedMessage.NEW, 0, None, "", "", None, LoggedMessage.KIND_DELEGATE, LoggedMessage.OUT)
     m = LoggedMessage.objects.get(pk=many)
     assert m.created_at == m.updated_at == m.next_attempt_at
-    assert m.created_at.tzinfo is not None and m.created_at >= one.created_at
-    assert len(m.message_id) == 36 and m.message_id != one.message_id
+    assert m.created_at.tzinfo is not None
+    assert m.created_at >= one.created_at
+    assert len(m.message_id) == 36
+    assert m.message_id != one.message_id
 
 
 def test_ids_follow_the_items_over_several_statements(routes: Any) -> None:
@@ -53,7 +55,8 @@ def test_dedupe_replaces_the_waiting_row_and_the_last_item_of_a_key_wins(routes:
         outbox.OutboxItem({"v": 2}, entity_key="p:b", dedupe_key="b"),
         outbox.OutboxItem({"v": 2}, entity_key="p:a", dedupe_key="a"),
     ])
-    assert len(ids) == 3 and ids[0] == waiting.pk
+    assert len(ids) == 3
+    assert ids[0] == waiting.pk
     assert LoggedMessage.objects.count() == 3
     assert [(r["entity_key"], r["payload"]) for r in (_row(pk) for pk in ids)] == [
         ("p:a", '{"v":2}'), ("p:b", '{"v":2}'), ("p:x", '{"v":1}')]

@@ -67,7 +67,8 @@ def test_run_due_runs_due_jobs_once_per_interval(counting_job: list[int]) -> Non
     assert len(cron.run_due(now=now + timedelta(seconds=61), only="test.counting")) == 1
     assert len(cron.run_due(now=now + timedelta(seconds=62), force=True, only="test.counting")) == 1
     state = CronJobState.objects.get(name="test.counting")
-    assert state.locked_until is None and state.last_error == ""
+    assert state.locked_until is None
+    assert state.last_error == ""
 
 
 def test_overlapping_pass_does_not_run_a_locked_job(counting_job: list[int]) -> None:
@@ -85,7 +86,8 @@ def test_failing_job_is_recorded_and_others_still_run(counting_job: list[int]) -
     registry.cron_job("test.boom", every_seconds=60)(boom)
     try:
         runs = {r.name: r for r in cron.run_due(force=True)}
-        assert not runs["test.boom"].ok and "RuntimeError: broken job" in runs["test.boom"].error
+        assert not runs["test.boom"].ok
+        assert "RuntimeError: broken job" in runs["test.boom"].error
         assert runs["test.counting"].ok
         assert CronJobState.objects.get(name="test.boom").last_error == "RuntimeError: broken job"
     finally:
@@ -103,7 +105,9 @@ def test_bus_jobs_are_registered_and_cron_run_prints_a_summary() -> None:
 def test_queue_retry_command(db: None) -> None:
     msg = _row(1, "error", 0)
     result = CliRunner().invoke(main, ["oms:queue:retry", str(msg.pk)])
-    assert result.exit_code == 0 and "queued for retry" in result.output
+    assert result.exit_code == 0
+    assert "queued for retry" in result.output
     assert LoggedMessage.objects.get(pk=msg.pk).status == "retry"
     result = CliRunner().invoke(main, ["oms:queue:retry", "999999"])
-    assert result.exit_code == 1 and "does not exist" in result.output
+    assert result.exit_code == 1
+    assert "does not exist" in result.output

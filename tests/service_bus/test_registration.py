@@ -29,8 +29,11 @@ def test_register_unregisters_first_then_sends_the_protocol_payload(bus: FakeBus
         "subscribes": registry.topics(),
         "labels": {"env": "test", "region": "eu"},
     }
-    assert reg.ok and reg.url == "http://127.0.0.1:9/shop/mcom/service-bus" and reg.source == "test"
-    assert reg.topics == registry.topics() and reg.labels == {"env": "test", "region": "eu"}
+    assert reg.ok
+    assert reg.url == "http://127.0.0.1:9/shop/mcom/service-bus"
+    assert reg.source == "test"
+    assert reg.topics == registry.topics()
+    assert reg.labels == {"env": "test", "region": "eu"}
     assert SECRET not in repr(Registration.objects.values().get(pk=reg.pk))
 
 
@@ -38,7 +41,8 @@ def test_topics_key_is_configurable_and_only_enabled_modules_subscribe(bus: Fake
     env(service_bus__topics_key="topics", modules=["sales"])
     registration.register(source="test")
     params = bus.rpc_requests("/")[-1].json["params"]
-    assert "subscribes" not in params and "labels" not in params
+    assert "subscribes" not in params
+    assert "labels" not in params
     assert params["topics"] == registry.topics()
     assert routes.COUNT in params["topics"]  # service_bus module routes are always on
     for method, route in registry.all_inbound().items():
@@ -54,9 +58,13 @@ def test_refused_registration_is_recorded_and_raised_without_secret(bus: FakeBus
     bus.answers[methods.REGISTER] = (200, b'{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"url must not be empty"}}')
     with pytest.raises(registration.RegistrationError) as exc:
         registration.register(source="setup:upgrade")
-    assert "url must not be empty" in str(exc.value) and SECRET not in str(exc.value)
+    assert "url must not be empty" in str(exc.value)
+    assert SECRET not in str(exc.value)
     last = registration.latest()
-    assert last is not None and not last.ok and "url must not be empty" in last.error and last.source == "setup:upgrade"
+    assert last is not None
+    assert not last.ok
+    assert "url must not be empty" in last.error
+    assert last.source == "setup:upgrade"
 
 
 def test_unreachable_bus_or_missing_config_raise_registration_error(env: Any) -> None:

@@ -32,14 +32,16 @@ def test_failing_handler_is_retried_with_backoff_then_parked(effects: Any, env: 
         before = timezone.now()
         assert worker.process_inbound() == 1
         msg.refresh_from_db()
-        assert msg.status == "retry" and "RetryLater: entity not known yet" in msg.last_error
+        assert msg.status == "retry"
+        assert "RetryLater: entity not known yet" in msg.last_error
         delays.append(round((msg.next_attempt_at - before).total_seconds()))
         assert worker.process_inbound() == 0  # not due yet
         LoggedMessage.objects.filter(pk=msg.pk).update(next_attempt_at=timezone.now())
     assert delays == [10, 20, 25]  # exponential, capped by backoff_max_seconds
     assert worker.process_inbound() == 1
     msg.refresh_from_db()
-    assert msg.status == "error" and msg.attempts == 4
+    assert msg.status == "error"
+    assert msg.attempts == 4
     assert msg.last_error.startswith("gave up after 4 attempts: RetryLater")
 
 
@@ -112,7 +114,7 @@ def test_two_overlapping_workers_never_process_a_message_twice(effects: Any, env
     def run() -> None:
         try:
             worker.process_inbound()
-        except BaseException as e:  # pragma: no cover
+        except BaseException as e:  # noqa: BLE001 - the thread hands any failure to the test  # pragma: no cover
             errors.append(e)
         finally:
             connection.close()
@@ -155,10 +157,12 @@ def test_manual_retry_and_ignore(effects: Any, queue_fast: Any) -> None:
     worker.run_until_idle()
     worker.retry(msg.pk)
     msg.refresh_from_db()
-    assert msg.status == "retry" and msg.next_attempt_at <= timezone.now()
+    assert msg.status == "retry"
+    assert msg.next_attempt_at <= timezone.now()
     worker.run_until_idle()
     msg.refresh_from_db()
-    assert msg.status == "error" and msg.attempts == 2
+    assert msg.status == "error"
+    assert msg.attempts == 2
     assert worker.ignore(msg.pk).status == "ignored"
     with pytest.raises(LookupError):
         worker.retry(10**9)
@@ -186,8 +190,10 @@ def test_outbound_sent_in_order_with_on_sent_in_the_same_transaction(bus: FakeBu
     assert [(r.path, r.json["id"]) for r in sent] == [("/events", m1.message_id), ("/delegate/oms", m2.message_id)]
     assert sent[0].json["params"] == {"product": {"sku": "a"}}
     m2.refresh_from_db()
-    assert m2.status == "complete" and json.loads(m2.result) == {"accepted": True} and m2.attempts == 1
-    assert routes.SENT == [(m1.pk, []), (m2.pk, {"accepted": True})]
+    assert m2.status == "complete"
+    assert json.loads(m2.result) == {"accepted": True}
+    assert m2.attempts == 1
+    assert [(m1.pk, []), (m2.pk, {"accepted": True})] == routes.SENT
 
 
 def test_outbound_failure_retried_then_parked_with_on_failed(bus: FakeBus, routes: Any, queue_fast: Any) -> None:
@@ -197,7 +203,8 @@ def test_outbound_failure_retried_then_parked_with_on_failed(bus: FakeBus, route
     worker.run_until_idle()
     msg.refresh_from_db()
     assert (msg.status, msg.attempts) == ("error", 3)
-    assert "OmsUnavailable" in msg.last_error and "HTTP 503" in msg.last_error
+    assert "OmsUnavailable" in msg.last_error
+    assert "HTTP 503" in msg.last_error
     assert [w for _, _, w in routes.FAILED] == [True, True, False]
     assert LoggedMessage.objects.get(pk=later.pk).status == "new"  # held back behind the failed one
     bus.answers.pop(routes.OUT_EVENT)
@@ -211,7 +218,8 @@ def test_outbound_permanent_rpc_error_is_parked_at_once(bus: FakeBus, routes: An
     msg = outbox.enqueue(routes.OUT_EVENT, {"x": 1}, entity_key="k")
     worker.run_until_idle()
     msg.refresh_from_db()
-    assert (msg.status, msg.attempts) == ("error", 1) and "-32602" in msg.last_error
+    assert (msg.status, msg.attempts) == ("error", 1)
+    assert "-32602" in msg.last_error
 
 
 def test_send_now_delivers_one_message(bus: FakeBus, routes: Any) -> None:
@@ -266,7 +274,9 @@ def test_outbound_batch_hook_failure_parks_only_that_message_and_holds_its_entit
     assert (statuses[a.pk], statuses[bad.pk], statuses[c.pk], statuses[held.pk]) == ("complete", "error", "complete", "new")
     assert LoggedMessage.objects.get(pk=bad.pk).last_error.startswith("delivered, but on_sent failed: RuntimeError")
     assert [r.json["params"]["n"] for r in bus.rpc_requests()] == [1, 2, 3]  # the held-back row was not sent
-    assert calls[0] == [a.pk, bad.pk, c.pk] and [a.pk] in calls and [c.pk] in calls
+    assert calls[0] == [a.pk, bad.pk, c.pk]
+    assert [a.pk] in calls
+    assert [c.pk] in calls
     assert [log_id for log_id, _ in routes.SENT] == [a.pk, c.pk]
 
 

@@ -44,7 +44,7 @@ def read_text() -> tuple[str, str] | None:
 def render_markdown(text: str) -> str:
     """Markdown → HTML: headings, lists, code, emphasis, links; raw HTML is escaped."""
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    return md.render(text)
+    return str(md.render(text))
 
 
 def load() -> Changelog | None:

@@ -51,9 +51,9 @@ def cron_run(force: bool, only: str | None, loop: bool, parent_pid: int | None) 
     from django.db import DatabaseError
 
     from mcom import envconfig
-    from mcom.service_bus import cron, worker
+    from mcom.service_bus import cron, registry, worker
 
-    if only and only not in {j.name for j in cron.registry.cron_jobs()}:
+    if only and only not in {j.name for j in registry.cron_jobs()}:
         raise CommandError(f"unknown or disabled cron job {only!r}")
     outage = cron.Outage("cron worker")
     with worker.stop_on_signals():

@@ -73,7 +73,7 @@ class KeepRecords:
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+class ReadOnlyInline(admin.TabularInline[Any, Any]):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -89,7 +89,7 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StoreAdmin(admin.ModelAdmin[Store]):
     list_display = ("code", "name", "base_url", "currency", "locale", "country", "stock_aggregate")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a base URL typed without scheme
     search_fields = ("code", "name")
@@ -108,14 +108,14 @@ class StoreAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ConfigValue)
-class ConfigValueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ConfigValueAdmin(admin.ModelAdmin[ConfigValue]):
     list_display = ("path", "scope", "scope_code", "value", "updated_at")
     search_fields = ("path", "value", "scope_code")
     list_filter = ("scope",)
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     """Tokens are created with ``mcom api:token:create`` (shown once); here they can be deactivated."""
 
     list_display = ("name", "prefix", "is_active", "created_at", "last_used_at")
@@ -138,7 +138,7 @@ def _when(value: datetime | None) -> str:
 def _product_sync(product: Product) -> Any:
     """The product's ``catalog.ProductSync`` row, or None (never queued for the OMS)."""
     try:
-        return product.oms_sync  # type: ignore[attr-defined]
+        return product.oms_sync
     except (AttributeError, ObjectDoesNotExist):
         return None
 
@@ -166,7 +166,7 @@ class ProductSyncFilter(admin.SimpleListFilter):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ProductAdmin(admin.ModelAdmin[Product]):
     """Products; the last OMS sync (``catalog.ProductSync``) is shown read-only."""
 
     list_display = ("sku", "name", "type", "enabled", "price", "manage_stock", "oms_last_sync", "updated_at")
@@ -217,12 +217,12 @@ class ProductAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(StockAggregate)
-class StockAggregateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StockAggregateAdmin(admin.ModelAdmin[StockAggregate]):
     list_display = ("code", "name")
     search_fields = ("code", "name")
 
 
-class StockItemForm(forms.ModelForm):  # type: ignore[type-arg]
+class StockItemForm(forms.ModelForm[StockItem]):
     class Meta:
         model = StockItem
         fields = ("product", "aggregate", "qty")
@@ -246,7 +246,7 @@ STOCK_READ_ONLY_NOTE = (
 
 
 @admin.register(StockItem)
-class StockItemAdmin(ReadOnlyInProductionMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class StockItemAdmin(ReadOnlyInProductionMixin, admin.ModelAdmin[StockItem]):
     """Stock edits go through ``set_stock`` (guarded; reindexes the row).
 
     Production mode: view-only (the OMS owns stock) — except the items of products with
@@ -289,7 +289,7 @@ class StockItemAdmin(ReadOnlyInProductionMixin, admin.ModelAdmin):  # type: igno
 
 
 @admin.register(StockStatus)
-class StockStatusAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StockStatusAdmin(admin.ModelAdmin[StockStatus]):
     """The storefront index: rebuilt from stock items, never edited."""
 
     list_display = ("product", "aggregate", "qty", "stock_status")
@@ -381,7 +381,7 @@ def credit_memo_reason(code: str) -> str:
     return code
 
 
-class OrderForm(forms.ModelForm):  # type: ignore[type-arg]
+class OrderForm(forms.ModelForm[Order]):
     status = forms.ChoiceField(choices=[(s, s) for s in services.STATUS_STATE])
     status_comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                      help_text="Added to the status history with a status change.")
@@ -411,7 +411,7 @@ class OrderForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OrderAdmin(admin.ModelAdmin[Order]):
     """Orders are placed through the REST API; here only the status can change (guarded)."""
 
     form = OrderForm
@@ -523,7 +523,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(OrderStatusHistory)
-class OrderStatusHistoryAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
+class OrderStatusHistoryAdmin(KeepRecords, admin.ModelAdmin[OrderStatusHistory]):
     list_display = ("order", "created_at", "status", "source", "comment")
     search_fields = ("order__increment_id",)
     list_filter = ("source", "status")
@@ -553,7 +553,7 @@ class ShipmentTrackInline(ReadOnlyInline):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
+class ShipmentAdmin(KeepRecords, admin.ModelAdmin[Shipment]):
     list_display = ("order", "oms_shipment_id", "source_id", "method", "shipped_at", "created_at")
     search_fields = ("order__increment_id", "oms_shipment_id", "tracks__tracking_number")
     list_filter = ("method",)
@@ -572,7 +572,7 @@ class CreditMemoItemInline(ReadOnlyInline):
 
 
 @admin.register(CreditMemo)
-class CreditMemoAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
+class CreditMemoAdmin(KeepRecords, admin.ModelAdmin[CreditMemo]):
     list_display = ("credit_note_number", "order", "reason_words", "grand_total", "created_at")
     search_fields = ("credit_note_number", "order__increment_id")
     list_filter = ("reason",)
@@ -597,7 +597,7 @@ class RmaItemInline(ReadOnlyInline):
 
 
 @admin.register(Rma)
-class RmaAdmin(KeepRecords, admin.ModelAdmin):  # type: ignore[type-arg]
+class RmaAdmin(KeepRecords, admin.ModelAdmin[Rma]):
     list_display = ("request_id", "rma_number", "order", "status", "reason", "created_at")
     search_fields = ("request_id", "rma_number", "order__increment_id")
     list_filter = ("status",)

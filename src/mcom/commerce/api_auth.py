@@ -27,7 +27,7 @@ WRITE_PERMISSIONS = ("commerce.add_order", "commerce.change_order", "commerce.ch
 LOCKED_OUT = "too many failed logins; try again later"
 
 
-class LoginLimitBackend(AxesStandaloneBackend):
+class LoginLimitBackend(AxesStandaloneBackend):  # type: ignore[misc]  # django-axes ships no type hints
     """django-axes' lockout check for logins made with a request (admin login, REST Basic auth).
 
     ``authenticate()`` without a request (the Django test client, scripts) is not an HTTP login
@@ -37,9 +37,9 @@ class LoginLimitBackend(AxesStandaloneBackend):
     def authenticate(self, request: HttpRequest | None, username: str | None = None,
                      password: str | None = None, **kwargs: Any) -> None:
         if request is None:
-            return None
-        super().authenticate(request, username=username, password=password, **kwargs)  # type: ignore[no-untyped-call]
-        return None
+            return
+        super().authenticate(request, username=username, password=password, **kwargs)
+        return
 
 
 def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:

@@ -573,7 +573,7 @@ def reindex_stock(product_ids: Iterable[int] | None = None) -> int:
         if product_ids is None:
             cur.execute(f"DELETE FROM {tables['status']}")  # noqa: S608 - table names, no input
             cur.execute(insert)
-            return max(cur.rowcount, 0)
+            return max(int(cur.rowcount), 0)
         ids = sorted(set(product_ids))
         for batch in chunks(ids, 500):
             marks = ", ".join(["%s"] * len(batch))

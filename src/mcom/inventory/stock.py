@@ -135,7 +135,7 @@ def _apply_lines_pg(cur: CursorWrapper, lines: Sequence[StockLine], aggregate_pk
         "(sku varchar(64) NOT NULL, qty numeric(12, 4) NOT NULL, unlimited boolean NOT NULL) ON COMMIT DELETE ROWS"
     )
     cur.execute(f"DELETE FROM {TMP}")  # noqa: S608 - rows of an earlier apply in the same transaction
-    with cur.cursor.copy(f"COPY {TMP} (sku, qty, unlimited) FROM STDIN") as copy:  # type: ignore[attr-defined]
+    with cur.cursor.copy(f"COPY {TMP} (sku, qty, unlimited) FROM STDIN") as copy:
         write = copy.write_row
         for line in lines:
             write(line)
@@ -369,7 +369,7 @@ def reindex_aggregates(aggregate_pks: list[int] | None = None) -> int:
                 where="true",
             )
             cur.execute(sql)
-            return max(cur.rowcount, 0)
+            return max(int(cur.rowcount), 0)
         for pk in aggregate_pks:
             cur.execute(
                 f"DELETE FROM {t['status']} WHERE aggregate_id = %s AND NOT EXISTS (SELECT 1 FROM {t['item']} si "  # noqa: S608

@@ -45,7 +45,6 @@ def roll_up(hours: int | None = None, now: datetime | None = None) -> int:
     counted = {(r["hour"], r["direction"]): (int(r["n"]), int(r["errors"])) for r in rows}
     if not counted:
         return 0
-    written = 0
     with transaction.atomic():
         hours_seen = {h for h, _ in counted}
         existing = {
@@ -63,8 +62,7 @@ def roll_up(hours: int | None = None, now: datetime | None = None) -> int:
                 changed.append(row)
         HourlyActivity.objects.bulk_create(new, ignore_conflicts=True)
         HourlyActivity.objects.bulk_update(changed, ["messages", "errors", "updated_at"])
-        written = len(new) + len(changed)
-    return written
+        return len(new) + len(changed)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def refund_reason_words(code: str) -> str:
 
 
 @admin.register(OmsRefund)
-class OmsRefundAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OmsRefundAdmin(admin.ModelAdmin[OmsRefund]):
     list_display = ("order", "rma_number", "credit_note_number", "status", "reason_words", "credit_memo", "updated_at")
     search_fields = ("order__increment_id", "rma_number", "credit_note_number")
     list_filter = ("status",)
@@ -101,7 +101,7 @@ class ReturnLine:
     form: ReturnLineForm
 
 
-def may_request_return(order_admin: admin.ModelAdmin, request: HttpRequest, order: Order | None) -> bool:  # type: ignore[type-arg]
+def may_request_return(order_admin: admin.ModelAdmin[Order], request: HttpRequest, order: Order | None) -> bool:
     """Changing orders and acting in the MCOM section are both needed to request a return."""
     return bool(order_admin.has_change_permission(request, order)) and can_act(request.user)
 
@@ -114,14 +114,14 @@ def has_returnable_units(order: Order) -> bool:
     return any(postsales.returnable_qty(item) > 0 for item in shipped)
 
 
-def _tools(order_admin: admin.ModelAdmin, request: HttpRequest, order: Order) -> list[commerce_admin.OrderTool]:  # type: ignore[type-arg]
+def _tools(order_admin: admin.ModelAdmin[Order], request: HttpRequest, order: Order) -> list[commerce_admin.OrderTool]:
     if not order.is_exported or not may_request_return(order_admin, request, order) or not has_returnable_units(order):
         return []
     url = reverse(f"{order_admin.admin_site.name}:commerce_order_request_return", args=[quote(order.pk)])
     return [commerce_admin.OrderTool("Request return", url, "mcom-request-return")]
 
 
-def _urls(order_admin: admin.ModelAdmin) -> list[URLPattern]:  # type: ignore[type-arg]
+def _urls(order_admin: admin.ModelAdmin[Order]) -> list[URLPattern]:
     def view(request: HttpRequest, object_id: str) -> HttpResponse:
         return request_return_view(order_admin, request, object_id)
 
@@ -129,7 +129,7 @@ def _urls(order_admin: admin.ModelAdmin) -> list[URLPattern]:  # type: ignore[ty
                  name="commerce_order_request_return")]
 
 
-def request_return_view(order_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:  # type: ignore[type-arg]
+def request_return_view(order_admin: admin.ModelAdmin[Order], request: HttpRequest, object_id: str) -> HttpResponse:
     """Request a return of shipped lines (``postsales.services.request_return``); 403 without the rights."""
     order = order_admin.get_object(request, unquote(object_id))
     if order is None:

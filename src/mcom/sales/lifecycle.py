@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from mcom import orderlines
 from mcom.commerce.hooks import ChangeRefused
 from mcom.commerce.models import (
     Order,
@@ -309,7 +310,7 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
             for p in shipment.packages if p.carrier or p.tracking_number
         ]
         ShipmentTrack.objects.bulk_create(tracks)
-        shippable = {p.item.pk for p in mappers.plan_lines(items) if p.item.product_type not in SERVICE_TYPES}
+        shippable = {p.item.pk for p in orderlines.plan_lines(items) if p.item.product_type not in SERVICE_TYPES}
         done = all(
             Decimal(by_id[i].qty_shipped) + Decimal(by_id[i].qty_canceled) >= Decimal(by_id[i].qty_ordered)
             for i in shippable

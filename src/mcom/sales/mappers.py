@@ -79,7 +79,6 @@ from mcom.sales.messages import (
     TAX_VAT,
     Address,
     Amount,
-    CustomAttribute,
     Customer,
     GatewayInformation,
     OrderLine,
@@ -93,7 +92,7 @@ from mcom.sales.messages import (
     attribute_value,
 )
 from mcom.sales.plugins import NO_PLUGINS, PluginError, PluginSet
-from mcom.wire import SHIPPING_LINE_ID
+from mcom.wire import SHIPPING_LINE_ID, CustomAttribute
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")

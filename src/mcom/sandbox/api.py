@@ -85,9 +85,8 @@ async def apply_faults(sb: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
         malformed_next=int(num(body["malformed_next"])) if body.get("malformed_next") is not None else None,
     )
     expired = sb.tokens.expire_all() if body.get("expire_tokens") else 0
-    if body.get("down") or body.get("up"):
-        if sb.listener is None:
-            raise ActionError("down/up needs the sandbox's own server (mcom oms:sandbox or SandboxServer)", 409)
+    if (body.get("down") or body.get("up")) and sb.listener is None:
+        raise ActionError("down/up needs the sandbox's own server (mcom oms:sandbox or SandboxServer)", 409)
     if body.get("up") and sb.faults.snapshot()["down"]:
         await sb.listener.go_up()  # type: ignore[union-attr]
         sb.faults.set_down(False)

@@ -79,7 +79,7 @@ class Outage:
                 conn.close()
             except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is dropped anyway
                 conn.connection = None
-        return min(self.MIN_SECONDS * 2 ** (self.failures - 1), self.MAX_SECONDS)
+        return float(min(self.MIN_SECONDS * 2 ** (self.failures - 1), self.MAX_SECONDS))
 
     def recovered(self) -> None:
         """A try succeeded: log the end of the outage, if there was one."""

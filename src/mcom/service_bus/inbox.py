@@ -18,9 +18,9 @@ from django.db import transaction
 from mcom.service_bus import log as message_log
 from mcom.service_bus import registry
 from mcom.service_bus.errors import MessageError
-from mcom.service_bus.log import InboundRow
 from mcom.service_bus.models import LoggedMessage
 from mcom.service_bus.registry import entity_key_for
+from mcom.service_bus.rows import InboundRow
 
 log = logging.getLogger("mcom.service_bus.inbox")
 

@@ -14,6 +14,7 @@ commit that holds its row (durable before the acknowledgement). Re-deliveries co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -114,10 +115,8 @@ class GroupCommitWriter:
             for _, fut, loop in batch:
                 by_loop.setdefault(loop, []).append(fut)
             for loop, futs in by_loop.items():
-                try:
+                with contextlib.suppress(RuntimeError):  # that event loop is gone
                     loop.call_soon_threadsafe(_settle, futs, error)
-                except RuntimeError:  # that event loop is gone
-                    pass
         self.store.close()
 
 

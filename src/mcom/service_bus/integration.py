@@ -13,6 +13,7 @@ the web and worker processes of one instance share the root.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,10 +54,8 @@ def state() -> State:
     except (OSError, ValueError):  # an unreadable flag still means disabled
         return State(enabled=False)
     since = None
-    try:
+    with contextlib.suppress(ValueError):
         since = datetime.fromisoformat(str(data.get("since", "")))
-    except ValueError:
-        pass
     return State(enabled=False, since=since, by=str(data.get("by", ""))[:150], reason=str(data.get("reason", ""))[:MAX_REASON])
 
 

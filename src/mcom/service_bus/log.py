@@ -61,7 +61,7 @@ _AT_INSERT_TIME = ("next_attempt_at", "created_at", "updated_at")
 #: the columns an insert passes as parameters, in :data:`COLUMNS` order: its own values, then the time
 PARAM_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in _NEW_ROW_DEFAULTS)
 _OWN = ("direction", "topic", "message_id", "kind", "entity_key", "dedupe_key", "payload")
-if PARAM_COLUMNS != (*_OWN, *_AT_INSERT_TIME):  # pragma: no cover - a model change must update the insert paths
+if (*_OWN, *_AT_INSERT_TIME) != PARAM_COLUMNS:  # pragma: no cover - a model change must update the insert paths
     raise RuntimeError(f"LoggedMessage columns changed ({PARAM_COLUMNS}); update mcom.service_bus.log")
 #: what a claim reads of each row
 CLAIM_FIELDS = ("id", "direction", "topic", "message_id", "kind", "entity_key", "payload", "attempts", "created_at")
@@ -102,9 +102,8 @@ def aware(value: Any) -> datetime | None:
     """A datetime column value from a raw cursor (SQLite: naive UTC or text) as an aware datetime."""
     if value is None:
         return None
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value))
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def result_json(result: Any) -> str:

@@ -13,6 +13,7 @@ workers and the cron worker do not each fetch their own token.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -70,10 +71,8 @@ class TokenFileCache:
         """Remove the cached token if it is still ``token`` (another process may have refreshed)."""
         current = self.load()
         if current is not None and current.access_token == token.access_token:
-            try:
+            with contextlib.suppress(OSError):
                 self.path.unlink()
-            except OSError:
-                pass
 
 
 def cache_file_for(var_dir: Path, token_url: str, client_id: str) -> Path:
@@ -165,10 +164,8 @@ class ClientCredentialsAuth(httpx.Auth):
         ttl: float = self._default_ttl
         expires_in = data.get("expires_in")
         if isinstance(expires_in, (int, float, str)):
-            try:
+            with contextlib.suppress(ValueError):
                 ttl = float(expires_in)
-            except ValueError:
-                pass
         margin = min(EXPIRY_MARGIN_SECONDS, ttl / 10)
         token = Token(access, time.time() + max(ttl - margin, 1.0))
         self._token = token

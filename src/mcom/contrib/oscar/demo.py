@@ -100,12 +100,11 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - CLI wrapp
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--site-domain", default="127.0.0.1:8000")
     parser.add_argument("--channel", default="oscar-shop")
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mcom.contrib.oscar.settings")
     import django
 
     django.setup()
-    print(create_catalogue(site_domain=args.site_domain, channel=args.channel))
 
 
 if __name__ == "__main__":  # pragma: no cover
