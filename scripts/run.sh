@@ -16,6 +16,8 @@ PY=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
 .venv/bin/pip install -q -e . 2> >(grep -v "^WARNING: Location" >&2)
 MCOM=.venv/bin/mcom
+# shellcheck source=scripts/sandbox.sh
+. scripts/sandbox.sh
 
 export MCOM_ROOT="${MCOM_ROOT:-$PWD/demo}"
 PORT=${PORT:-8000}
@@ -36,13 +38,7 @@ if [ ! -f "$MCOM_ROOT/var/.demo-ready" ]; then
   FIRST_RUN=1
 fi
 
-SANDBOX_CLIENT_SECRET="$SANDBOX_SECRET" $MCOM oms:sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --client-id mcom \
-  --db "$MCOM_ROOT/var/sandbox.sqlite3" &
-SANDBOX_PID=$!
-trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT INT TERM
-for _ in $(seq 1 50); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$SANDBOX_PORT/" 2>/dev/null && break; sleep 0.2
-done
+start_sandbox
 
 $MCOM setup:upgrade   # migrations + registration with the sandbox OMS
 if [ -n "${FIRST_RUN:-}" ]; then

@@ -11,6 +11,8 @@ PY=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip 2> >(grep -v "^WARNING: Location" >&2)
 .venv/bin/pip install -q -e ".[oscar]" 2> >(grep -v "^WARNING: Location" >&2)
 MCOM=.venv/bin/mcom
+# shellcheck source=scripts/sandbox.sh
+. scripts/sandbox.sh
 
 export DJANGO_SETTINGS_MODULE=mcom.contrib.oscar.settings
 export MCOM_ROOT="${MCOM_ROOT:-$PWD/examples/oscar-shop/instance}"
@@ -32,13 +34,7 @@ if [ ! -f "$MCOM_ROOT/var/.oscar-demo-ready" ]; then
   touch "$MCOM_ROOT/var/.oscar-demo-ready"
 fi
 
-$MCOM oms:sandbox --host 127.0.0.1 --port "$SANDBOX_PORT" --client-id mcom --client-secret "$SANDBOX_SECRET" \
-  --db "$MCOM_ROOT/var/sandbox.sqlite3" &
-SANDBOX_PID=$!
-trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT INT TERM
-for _ in $(seq 1 50); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$SANDBOX_PORT/" 2>/dev/null && break; sleep 0.2
-done
+start_sandbox
 
 $MCOM setup:upgrade   # migrations + registration with the sandbox OMS
 echo

@@ -14,6 +14,7 @@ the web and worker processes of one instance share the root.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -36,13 +37,21 @@ class State:
     reason: str = ""
 
 
+@functools.lru_cache(maxsize=8)
+def _flag_in(root: str) -> str:
+    return os.path.join(root, "var", "integration-disabled")
+
+
 def _flag() -> Path:
-    return instance.var_dir() / "integration-disabled"
+    return Path(_flag_in(str(instance.root())))
 
 
 def enabled() -> bool:
-    """True unless the integration was disabled (one ``stat``; safe on the event loop)."""
-    return not _flag().exists()
+    """True unless the integration was disabled: one ``stat`` per call (it runs for every delivery,
+    so the flag's path is resolved once per instance root, not per call)."""
+    root = os.environ.get("MCOM_ROOT")
+    path = _flag_in(root) if root and os.path.isabs(root) else str(_flag())
+    return not os.path.exists(path)
 
 
 def state() -> State:
