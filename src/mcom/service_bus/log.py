@@ -30,6 +30,15 @@ State machine (``new``/``retry`` → ``processing`` → ``complete``/``retry``/`
 - :func:`supersede` (``error`` → ``ignored`` for a message replaced by a newer one),
   :func:`retry` and :func:`ignore` (operator actions), :func:`record_answer` (a synchronous query
   answered in the HTTP response).
+- :func:`fail` records whether a park was *transient* (``park_transient``: the policy gave up on a
+  retryable error); :func:`requeue_parked` moves such rows back to ``retry`` (cron
+  ``service_bus.requeue_parked``, :mod:`~mcom.service_bus.recovery`), bounded by ``requeues``.
+- state-based inbound topics (``registry.inbound(..., supersedable=True)``): a parked row becomes
+  ``ignored`` "superseded by #N: <reason>" once a later row of its entity and topic exists — checked
+  by the claim for the entities it finds held back by an ``error`` row, and by :func:`fail` when it
+  parks one (:func:`supersede_states`).
+- :func:`bulk_retry`/:func:`bulk_ignore`: operator changes of the rows a
+  :class:`~mcom.service_bus.selection.MessageFilter` selects, one conditional ``UPDATE`` per chunk.
 """
 
 from __future__ import annotations
