@@ -198,6 +198,13 @@ class QueueConfig(_Section):
     # A claimed message not finished within this time is taken over by another worker (a worker
     # that was killed). The worker renews it during a batch, so it only has to exceed message_time_limit.
     lease_seconds: float = Field(default=300.0, gt=0)
+    # A message parked on a transient cause (retries ran out while the OMS was down, entity not
+    # known yet) is re-queued by the cron job service_bus.requeue_parked at most this many times.
+    requeue_max: int = Field(default=3, ge=0)
+    # inbound transient parks are re-queued once they have been parked this long
+    requeue_inbound_after_seconds: float = Field(default=900.0, ge=0)
+    # at most this many parked messages are re-queued per pass (per direction)
+    requeue_per_pass: int = Field(default=2000, ge=1)
 
 
 class CronConfig(_Section):

@@ -10,16 +10,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db import connection
+from django.db import DataError, connection
 
 from mcom.service_bus import registry
-from mcom.service_bus.errors import PermanentError, RetryLater
+from mcom.service_bus.errors import InvalidPayload, PermanentError, RetryLater
 from mcom.service_bus.models import LoggedMessage
 from mcom.service_bus.registry import InboundMessage
 
 COUNT = "mcom.test.count"
 FAIL = "mcom.test.fail"
 QUERY = "mcom.test.query"
+STATE = "mcom.test.state"  # state-based (supersedable): {"entity", "n", "bad"?}
 OUT_EVENT = "mcom.test.out_event"
 OUT_DELEGATE = "mcom.test.out_delegate"
 
@@ -64,8 +65,26 @@ def fail(message: InboundMessage) -> dict[str, Any] | None:
             raise PermanentError("this cannot work")
         if mode == "crash":
             raise ZeroDivisionError("handler bug")
+        if mode == "integrity":  # a real constraint violation: the same row id twice
+            with connection.cursor() as cur:
+                for _ in range(2):
+                    cur.execute(f"INSERT INTO {EFFECT_TABLE} (seq, log_id, entity, n) VALUES (-1, %s, 'x', 0)",
+                                [message.log_id])
+        if mode == "nul":  # a value no PostgreSQL text column holds (SQLite stores it: raised like Django would)
+            with connection.cursor() as cur:
+                cur.execute(f"INSERT INTO {EFFECT_TABLE} (log_id, entity, n) VALUES (%s, %s, 0)",
+                            [message.log_id, "st\x00atus"])
+            if connection.vendor == "sqlite":
+                raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
         raise RetryLater("entity not known yet")
     return {"ok": True}
+
+
+def state(message: InboundMessage) -> dict[str, Any]:
+    """A state-based message: malformed when ``bad`` (parked at once), else counted like ``COUNT``."""
+    if message.params.get("bad"):
+        raise InvalidPayload(f"lines[0].id: null (state {message.params.get('n')})")
+    return count(message)
 
 
 def query(message: InboundMessage) -> Any:
@@ -93,6 +112,7 @@ def install() -> None:
         registry.inbound(COUNT, module="service_bus", entity_key=_key)(count)
         registry.inbound(FAIL, module="service_bus", entity_key=_key)(fail)
         registry.inbound(QUERY, module="service_bus", synchronous_answer=True)(query)
+        registry.inbound(STATE, module="service_bus", entity_key=_key, supersedable=True)(state)
     if registry.outbound_route(OUT_EVENT) is None:
         registry.outbound(OUT_EVENT, module="service_bus", kind=LoggedMessage.KIND_EVENT, on_sent=_on_sent, on_failed=_on_failed)
         registry.outbound(OUT_DELEGATE, module="service_bus", kind=LoggedMessage.KIND_DELEGATE, on_sent=_on_sent, on_failed=_on_failed)
@@ -101,7 +121,7 @@ def install() -> None:
 def uninstall() -> None:
     """Remove the test routes again (so other tests see the real topic list)."""
     reg = registry._registry
-    for m in (COUNT, FAIL, QUERY):
+    for m in (COUNT, FAIL, QUERY, STATE):
         reg.inbound.pop(m, None)
     for m in (OUT_EVENT, OUT_DELEGATE):
         reg.outbound.pop(m, None)

@@ -159,9 +159,9 @@ def test_retry_policy_by_error_class_and_attempts() -> None:
     policy = RetryPolicy(10, 25, max_attempts=3)
     now = timezone.now()
     assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 25, 25]
-    assert policy.after(RetryLater("later"), 1, now) == Decision("RetryLater: later", now + timedelta(seconds=10))
+    assert policy.after(RetryLater("later"), 1, now) == Decision("RetryLater: later", now + timedelta(seconds=10), transient=True)
     assert policy.after(ValueError("bug"), 2, now).retry_at == now + timedelta(seconds=20)
-    assert policy.after(RetryLater("later"), 3, now) == Decision("gave up after 3 attempts: RetryLater: later", None)
+    assert policy.after(RetryLater("later"), 3, now) == Decision("gave up after 3 attempts: RetryLater: later", None, transient=True)
     assert policy.after(PermanentError("no"), 1, now) == Decision("PermanentError: no", None)
     assert RetryPolicy(30, 3600).after(RetryLater("x"), 1000, now).will_retry  # no limit
 

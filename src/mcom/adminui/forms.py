@@ -6,13 +6,14 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from mcom.adminui import logtail
 from mcom.commerce import config
 from mcom.commerce.config import ConfigPath
 from mcom.commerce.models import ConfigValue, Store
 from mcom.service_bus.models import LoggedMessage
+from mcom.service_bus.selection import MessageFilter
 
 ALL = [("", "All")]
 
@@ -45,26 +46,22 @@ class MessageFilterForm(forms.Form):
         """``qs`` narrowed by the valid filters (``with_status=False`` ignores the status filter)."""
         if not self.is_valid():
             return qs
+        return qs.filter(self.selection(with_status=with_status).q())
+
+    def selection(self, *, with_status: bool = True) -> MessageFilter:
+        """The valid filters as a :class:`~mcom.service_bus.selection.MessageFilter` (empty when invalid)."""
+        if not self.is_valid():
+            return MessageFilter()
         data = self.cleaned_data
-        if data.get("direction"):
-            qs = qs.filter(direction=data["direction"])
-        if data.get("topic"):
-            qs = qs.filter(topic=data["topic"])
-        if with_status and data.get("status"):
-            qs = qs.filter(status=data["status"])
-        if data.get("date_from"):
-            qs = qs.filter(created_at__gte=datetime.combine(data["date_from"], time.min, tzinfo=UTC))
-        if data.get("date_to"):
-            qs = qs.filter(
-                created_at__lt=datetime.combine(data["date_to"] + timedelta(days=1), time.min, tzinfo=UTC)
-            )
-        term = (data.get("q") or "").strip()
-        if term:
-            match = Q(entity_key__icontains=term) | Q(message_id__icontains=term)
-            if term.isdigit():
-                match |= Q(pk=int(term))
-            qs = qs.filter(match)
-        return qs
+        return MessageFilter(
+            direction=data.get("direction") or "",
+            topic=data.get("topic") or "",
+            statuses=[data["status"]] if with_status and data.get("status") else [],
+            after=datetime.combine(data["date_from"], time.min, tzinfo=UTC) if data.get("date_from") else None,
+            before=(datetime.combine(data["date_to"] + timedelta(days=1), time.min, tzinfo=UTC)
+                    if data.get("date_to") else None),
+            search=data.get("q") or "",
+        )
 
 
 class LogFilterForm(forms.Form):

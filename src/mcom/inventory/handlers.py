@@ -17,12 +17,13 @@ def stock_entity_key(params: Mapping[str, Any]) -> str:
     return f"stock:{agg}"
 
 
-@registry.inbound(methods.STOCK_UPDATED, module="inventory", entity_key=stock_entity_key)
+@registry.inbound(methods.STOCK_UPDATED, module="inventory", entity_key=stock_entity_key, supersedable=True)
 def stock_updated(message: InboundMessage) -> dict[str, Any]:
     """Apply one stock snapshot message (FULL / NONZERO / DELTA) to its aggregate.
 
     Returns the outcome (applied, stale, unknown SKUs, zeroed, not covered, reindexed rows).
     Raises ``InvalidPayload`` for a malformed snapshot (the message is parked with the error).
-    Idempotent: a repeated delivery writes the same state.
+    Idempotent: a repeated delivery writes the same state. State-based (``supersedable``): a
+    parked snapshot is superseded by the next snapshot of its aggregate.
     """
     return services.apply_stock_update(message.params, received_at=message.received_at)

@@ -16,9 +16,12 @@ from mcom.service_bus import methods, registry
 from mcom.service_bus.registry import InboundMessage
 
 
-@registry.inbound(methods.ORDER_UPDATED, module="sales", entity_key=messages.OrderUpdate.entity_key_of)
+@registry.inbound(methods.ORDER_UPDATED, module="sales", entity_key=messages.OrderUpdate.entity_key_of,
+                  supersedable=True)
 def order_updated(message: InboundMessage) -> dict[str, Any]:
-    """Order and line statuses from the OMS (the OMS code is kept verbatim in ``oms_status``)."""
+    """Order and line statuses from the OMS (the OMS code is kept verbatim in ``oms_status``).
+
+    State-based (``supersedable``): a parked update is superseded by the next update of the order."""
     return lifecycle.apply_order_update(messages.parse_order_update(message.params))
 
 

@@ -20,6 +20,7 @@ may use; everything else in this package is internal to the transport:
 ``registration``   ``register``, ``inbound_url``
 ``integration``    ``enabled()``: the Enable/Disable switch (nothing is sent while disabled)
 ``events``         operator events: the "message parked" line, counters, attempt listeners
+``selection``      ``MessageFilter``: which messages an operator means (admin list, bulk retry/ignore)
 =================  =========================================================================
 
 The application shell (``cli``, ``asgi``, ``adminui``, ``testing``) also runs the transport:
@@ -32,5 +33,5 @@ never write the message log themselves (``tests/service_bus/test_log_owner.py``)
 #: modules of this package the connector modules may import (checked by tests/service_bus/test_public_api.py)
 PUBLIC_MODULES = frozenset(
     {"methods", "registry", "outbox", "inbox", "worker", "log", "errors", "retry", "client", "models", "registration",
-     "integration", "events"}
+     "integration", "events", "selection"}
 )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import click
 
 from mcom.cli.base import CommandError, needs_django
@@ -31,32 +34,119 @@ def prune_cmd(days: int | None) -> None:
     click.echo(f"Removed {removed} message{'s' if removed != 1 else ''} from the message log.")
 
 
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"]
+_STATUSES = ["new", "processing", "complete", "retry", "error", "ignored"]
+
+
+def _bulk_options(fn: Any) -> Any:
+    """The selection options shared by ``oms:queue:retry`` and ``oms:queue:ignore``."""
+    options = [
+        click.argument("log_ids", nargs=-1, type=click.IntRange(min=1)),
+        click.option("--status", "statuses", multiple=True, type=click.Choice(_STATUSES),
+                     help="Only messages in this status (repeatable; default: error, or any status with LOG_IDs)."),
+        click.option("--direction", type=click.Choice(["in", "out"])),
+        click.option("--topic", default="", help="JSON-RPC method, exactly."),
+        click.option("--entity", default="", help="Entity key, exactly (e.g. order:000000004, stock:1)."),
+        click.option("--error-contains", default="", help="Text in the last error (case-insensitive)."),
+        click.option("--after", type=click.DateTime(_DATE_FORMATS), help="Created at or after (UTC; YYYY-MM-DD[ HH:MM:SS])."),
+        click.option("--before", type=click.DateTime(_DATE_FORMATS), help="Created before (UTC)."),
+        click.option("--all", "everything", is_flag=True, help="Allow a change without any filter but --status."),
+        click.option("--dry-run", is_flag=True, help="Only count what would change."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _selection(log_ids: tuple[int, ...], statuses: tuple[str, ...], direction: str | None, topic: str, entity: str,
+               error_contains: str, after: datetime | None, before: datetime | None, everything: bool) -> Any:
+    from mcom.service_bus.selection import MessageFilter
+
+    if after is not None and before is not None and after >= before:
+        raise CommandError("--after must be earlier than --before")
+    selection = MessageFilter(
+        ids=log_ids, statuses=statuses or (() if log_ids else ("error",)), direction=direction or "",
+        topic=topic.strip(), entity=entity.strip(), error_contains=error_contains,
+        after=after.replace(tzinfo=UTC) if after is not None else None,
+        before=before.replace(tzinfo=UTC) if before is not None else None,
+    )
+    if not selection.narrows() and not everything:
+        raise CommandError("no LOG_ID and no filter: name messages or filter them (--direction, --topic, --entity, "
+                           "--error-contains, --after, --before), or pass --all to change every "
+                           f"{'/'.join(selection.statuses)} message")
+    return selection
+
+
+def _bulk(verb: str, dry_run: bool, **kwargs: Any) -> None:
+    from mcom.service_bus import log
+
+    selection = _selection(**kwargs)
+    change = log.bulk_retry if verb == "retry" else log.bulk_ignore
+    outcome = change(selection, dry_run=dry_run)
+    past = "queued for retry" if verb == "retry" else "ignored"
+    n = outcome.changed
+    text = f"{n} message{'s' if n != 1 else ''} {'would be ' if dry_run else ''}{past}"
+    if dry_run:
+        text += " (dry run: nothing changed)"
+    if outcome.skipped:
+        allowed = "/".join(log.RETRYABLE if verb == "retry" else log.IGNORABLE)
+        text += f"; {outcome.skipped} skipped (not {allowed}, or being processed)"
+    click.echo(text + ".")
+    missing = sorted(set(selection.ids) - set(_existing(selection.ids)))
+    if missing:
+        click.echo(f"No such message: {', '.join(f'#{i}' for i in missing)}.", err=True)
+
+
+def _existing(ids: Any) -> list[int]:
+    from mcom.service_bus.models import LoggedMessage
+
+    return list(LoggedMessage.objects.filter(pk__in=list(ids)).values_list("id", flat=True)) if ids else []
+
+
+def _single(log_ids: tuple[int, ...], dry_run: bool, everything: bool, **filters: Any) -> bool:
+    """One LOG_ID and nothing else: the single-message path (its own messages and errors)."""
+    return len(log_ids) == 1 and not dry_run and not everything and not any(filters.values())
+
+
 @click.command("oms:queue:retry")
-@click.argument("log_id", type=int)
+@_bulk_options
 @needs_django
-def retry_cmd(log_id: int) -> None:
-    """Retry message LOG_ID now (its status becomes retry; cron processes it)."""
+def retry_cmd(log_ids: tuple[int, ...], dry_run: bool, everything: bool, **filters: Any) -> None:
+    """Retry messages now (status retry; cron processes them): LOG_IDs and/or filters.
+
+    Without LOG_IDs only messages in status error are retried unless --status says otherwise;
+    a call without any filter needs --all. Messages being processed are skipped.
+    """
     from mcom.service_bus import worker
 
-    try:
-        msg = worker.retry(log_id)
-    except (LookupError, ValueError) as e:
-        raise CommandError(str(e)) from None
-    click.echo(f"Message #{msg.pk} ({msg.direction} {msg.topic}) queued for retry.")
+    if _single(log_ids, dry_run, everything, **filters):
+        try:
+            msg = worker.retry(log_ids[0])
+        except (LookupError, ValueError) as e:
+            raise CommandError(str(e)) from None
+        click.echo(f"Message #{msg.pk} ({msg.direction} {msg.topic}) queued for retry.")
+        return
+    _bulk("retry", dry_run, log_ids=log_ids, everything=everything, **filters)
 
 
 @click.command("oms:queue:ignore")
-@click.argument("log_id", type=int)
+@_bulk_options
 @needs_django
-def ignore_cmd(log_id: int) -> None:
-    """Mark message LOG_ID ignored (it is never processed; later messages of its entity proceed)."""
+def ignore_cmd(log_ids: tuple[int, ...], dry_run: bool, everything: bool, **filters: Any) -> None:
+    """Mark messages ignored (never processed; later messages of their entity proceed): LOG_IDs and/or filters.
+
+    Same selection as oms:queue:retry (default status error without LOG_IDs; --all for no filter).
+    """
     from mcom.service_bus import worker
 
-    try:
-        msg = worker.ignore(log_id)
-    except (LookupError, ValueError) as e:
-        raise CommandError(str(e)) from None
-    click.echo(f"Message #{msg.pk} ({msg.direction} {msg.topic}) ignored.")
+    if _single(log_ids, dry_run, everything, **filters):
+        try:
+            msg = worker.ignore(log_ids[0])
+        except (LookupError, ValueError) as e:
+            raise CommandError(str(e)) from None
+        click.echo(f"Message #{msg.pk} ({msg.direction} {msg.topic}) ignored.")
+        return
+    _bulk("ignore", dry_run, log_ids=log_ids, everything=everything, **filters)
 
 
 @click.command("oms:queue:list")

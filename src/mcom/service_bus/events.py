@@ -10,6 +10,8 @@ Call sites:
   exception; it counts, logs ``message N parked: …`` when the status is ``error`` and hands the
   attempt with its full trace to the :data:`attempt_listeners` (the attempt history of the admin).
 - ``ingest_rejected(reason)`` — every delivery the endpoint refuses.
+- ``superseded(...)`` — :mod:`~mcom.service_bus.log` replaced a parked state message by a newer one.
+- ``requeued(...)`` — the ``service_bus.requeue_parked`` pass re-queued transient parks (one line per pass).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ ATTEMPTS_FAILED = Counter(
 )
 OMS_ERRORS = Counter("mcom_oms_errors", "Failed calls to the OMS by error class (this process)", ["error_class"])
 PARKED = Counter("mcom_messages_parked", "Messages parked in status error (this process)", ["direction"])
+SUPERSEDED = Counter("mcom_messages_superseded", "Parked state messages replaced by a newer one (this process)",
+                     ["direction"])
+REQUEUED = Counter("mcom_messages_requeued", "Transient parks re-queued by cron (this process)", ["direction"])
 INGEST_REJECTED = Counter("mcom_ingest_rejections", "Deliveries refused by the endpoint (this process)", ["reason"])
 
 #: reason classes of refused deliveries (bounded label values)
@@ -69,6 +74,22 @@ def parked(log_id: int, topic: str, entity_key: str, reason: str, *, direction: 
         PARKED.labels(direction).inc()
     log.warning("message %d parked: %s [%s %s]", log_id, reason.splitlines()[0][:500] if reason else "?",
                 topic, entity_key)
+
+
+def superseded(log_id: int, by_id: int, topic: str, entity_key: str, reason: str, *, direction: str) -> None:
+    """Log ``message N superseded by #M`` (a parked state message no longer holds its entity back)."""
+    SUPERSEDED.labels(direction).inc()
+    log.warning("message %d superseded by #%d (was parked: %s) [%s %s]", log_id, by_id,
+                reason.splitlines()[0][:300] if reason else "?", topic, entity_key)
+
+
+def requeued(direction: str, by_topic: dict[str, int], *, why: str, more: bool = False) -> None:
+    """One line per re-queue pass and direction: how many transient parks were re-queued, by topic."""
+    total = sum(by_topic.values())
+    REQUEUED.labels(direction).inc(total)
+    topics = ", ".join(f"{t} {n}" for t, n in sorted(by_topic.items(), key=lambda kv: (-kv[1], kv[0])))
+    log.warning("re-queued %d parked %s message%s (%s): %s%s", total, "inbound" if direction == "in" else "outbound",
+                "" if total == 1 else "s", why, topics, "; more next pass" if more else "")
 
 
 def attempt_failed(*, log_id: int, direction: str, topic: str, entity_key: str, attempt: int, status: str,

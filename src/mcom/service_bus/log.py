@@ -30,6 +30,15 @@ State machine (``new``/``retry`` → ``processing`` → ``complete``/``retry``/`
 - :func:`supersede` (``error`` → ``ignored`` for a message replaced by a newer one),
   :func:`retry` and :func:`ignore` (operator actions), :func:`record_answer` (a synchronous query
   answered in the HTTP response).
+- :func:`fail` records whether a park was *transient* (``park_transient``: the policy gave up on a
+  retryable error); :func:`requeue_parked` moves such rows back to ``retry`` (cron
+  ``service_bus.requeue_parked``, :mod:`~mcom.service_bus.recovery`), bounded by ``requeues``.
+- state-based inbound topics (``registry.inbound(..., supersedable=True)``): a parked row becomes
+  ``ignored`` "superseded by #N: <reason>" once a later row of its entity and topic exists — checked
+  by the claim for the entities it finds held back by an ``error`` row, and by :func:`fail` when it
+  parks one (:func:`supersede_states`).
+- :func:`bulk_retry`/:func:`bulk_ignore`: operator changes of the rows a
+  :class:`~mcom.service_bus.selection.MessageFilter` selects, one conditional ``UPDATE`` per chunk.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from mcom.service_bus.models import Direction, Status
 from mcom.service_bus.models import LoggedMessage as LM
 from mcom.service_bus.retry import Decision
 from mcom.service_bus.rows import InboundRow, variant_id
+from mcom.service_bus.selection import MessageFilter
 
 TABLE: str = LM._meta.db_table
 #: every column but the id, in model order (what an insert writes)
@@ -56,6 +66,7 @@ COLUMNS: tuple[str, ...] = tuple(str(f.column) for f in LM._meta.concrete_fields
 #: what a new row gets besides its own values and the insert time
 _NEW_ROW_DEFAULTS: dict[str, Any] = {
     "status": Status.NEW.value, "attempts": 0, "locked_until": None, "last_error": "", "result": "", "processed_at": None,
+    "park_transient": False, "requeues": 0,
 }
 _AT_INSERT_TIME = ("next_attempt_at", "created_at", "updated_at")
 #: the columns an insert passes as parameters, in :data:`COLUMNS` order: its own values, then the time
@@ -81,6 +92,8 @@ _IN_CHUNK = 500
 def _literal(value: Any) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, bool):  # before int: True is an int
+        return "TRUE" if value else "FALSE"
     if isinstance(value, int):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
@@ -422,10 +435,12 @@ def _select(cur: Any, direction: str, limit: int, now: datetime) -> dict[int, tu
         scanned += len(rows)
         last_id = rows[-1][0]
         fresh = list({r[1] for r in rows} - running - blocked)
-        for i in range(0, len(fresh), _IN_CHUNK):
-            part = fresh[i:i + _IN_CHUNK]
-            cur.execute(_ERRORS_SQL.format(keys=_marks(len(part))), [direction, *part])
-            errors.update({k: int(v) for k, v in cur.fetchall()})
+        _fetch_errors(cur, direction, fresh, errors)
+        held = [k for k in fresh if k in errors]
+        if held and _supersede_in(cur, direction, held):  # parked states with a newer one: no longer hold
+            for k in held:
+                del errors[k]
+            _fetch_errors(cur, direction, held, errors)
         for row_id, key, status, next_at, locked_until in rows:
             if key in blocked:
                 continue
@@ -438,6 +453,14 @@ def _select(cur: Any, direction: str, limit: int, now: datetime) -> dict[int, tu
             chosen[row_id] = (key, status)
             running.add(key)
     return chosen
+
+
+def _fetch_errors(cur: Any, direction: str, keys: Sequence[str], errors: dict[str, int]) -> None:
+    """Add ``{entity key: lowest error id}`` of ``keys`` to ``errors`` (index ``mcom_lmq_error``)."""
+    for i in range(0, len(keys), _IN_CHUNK):
+        part = keys[i:i + _IN_CHUNK]
+        cur.execute(_ERRORS_SQL.format(keys=_marks(len(part))), [direction, *part])
+        errors.update({k: int(v) for k, v in cur.fetchall()})
 
 
 def _claim_ids(cur: Any, direction: str, ids: Sequence[int], token: datetime, now: datetime, counted: int) -> list[Any]:
@@ -586,12 +609,17 @@ def fail(c: Claimed, decision: Decision, *, attempts: int | None = None) -> bool
     (given up), with the reason; False when the claim was lost. ``attempts``: the count to store
     (inbound counts the attempt here, outbound at the claim)."""
     fields: dict[str, Any] = {"status": failed_status(decision), "last_error": decision.reason[:MAX_ERROR],
-                              "locked_until": None, "updated_at": timezone.now()}
+                              "locked_until": None, "updated_at": timezone.now(),
+                              "park_transient": decision.transient and not decision.will_retry}
     if decision.retry_at is not None:
         fields["next_attempt_at"] = decision.retry_at
     if attempts is not None:
         fields["attempts"] = attempts
-    return _finish(c.id, c.token, **fields)
+    if not _finish(c.id, c.token, **fields):
+        return False
+    if not decision.will_retry and c.direction == Direction.IN.value:
+        supersede_states(c.direction, [c.entity_key])  # a newer state of the entity may already be here
+    return True
 
 
 def failed_status(decision: Decision) -> str:
@@ -643,6 +671,158 @@ def supersede(direction: str, topic: str, entity_keys: Sequence[str]) -> int:
                              status=Status.ERROR).update(status=Status.IGNORED, updated_at=timezone.now())
 
 
+# ------------------------------------------------------------- superseded states (inbound)
+
+_LATER_SQL = f"""
+SELECT e.id, e.entity_key, e.topic, e.last_error,
+       (SELECT MIN(l.id) FROM {TABLE} l WHERE l.entity_key = e.entity_key AND l.direction = e.direction
+                                         AND l.topic = e.topic AND l.id > e.id)
+FROM {TABLE} e WHERE e.direction = %s AND e.status = 'error' AND e.entity_key IN ({{keys}}) AND e.topic IN ({{topics}})
+"""  # noqa: S608 - constants only (indexes mcom_lmq_error, mcom_lmq_entity)
+_SUPERSEDED_SQL = (f"UPDATE {TABLE} SET status = '{Status.IGNORED.value}', last_error = %s, locked_until = NULL, "  # noqa: S608
+                   "park_transient = %s, updated_at = %s WHERE id = %s AND status = 'error'")
+
+
+def _supersedable(direction: str) -> tuple[str, ...]:
+    from mcom.service_bus import registry  # registered at app-ready; the log imports no module at import time
+
+    return tuple(sorted(registry.supersedable_topics(direction)))
+
+
+def _supersede_in(cur: Any, direction: str, entity_keys: Sequence[str]) -> int:
+    """Parked (``error``) rows of the state-based topics (``registry.inbound(..., supersedable=True)``)
+    of ``entity_keys`` that a later row of the same entity and topic exists for become ``ignored``
+    with "superseded by #N: <reason>"; each gets an event line. Returns how many."""
+    topics = _supersedable(direction)
+    if not topics or not entity_keys:
+        return 0
+    found: list[tuple[int, str, str, str, int]] = []
+    for i in range(0, len(entity_keys), _IN_CHUNK):
+        part = list(entity_keys[i:i + _IN_CHUNK])
+        cur.execute(_LATER_SQL.format(keys=_marks(len(part)), topics=_marks(len(topics))), [direction, *part, *topics])
+        found += [(int(r[0]), str(r[1]), str(r[2]), str(r[3] or ""), int(r[4])) for r in cur.fetchall() if r[4] is not None]
+    if not found:
+        return 0
+    now = _dt(timezone.now())
+    done = 0
+    from mcom.service_bus import events
+
+    for log_id, key, topic, reason, by_id in found:
+        cur.execute(_SUPERSEDED_SQL, [f"superseded by #{by_id}: {reason}"[:MAX_ERROR], False, now, log_id])
+        if cur.rowcount:
+            done += 1
+            events.superseded(log_id, by_id, topic, key, reason, direction=direction)
+    return done
+
+
+def supersede_states(direction: str, entity_keys: Sequence[str]) -> int:
+    """:func:`_supersede_in` on Django's connection (the caller's transaction, else its own)."""
+    with transaction.atomic(), connection.cursor() as cur:
+        return _supersede_in(cur, direction, entity_keys)
+
+
+# ------------------------------------------------------------- transient parks (re-queue)
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A message parked on a transient cause: may be re-queued by ``service_bus.requeue_parked``."""
+
+    id: int
+    topic: str
+    parked_at: datetime
+
+
+def transient_parks(direction: str, *, requeue_max: int, limit: int,
+                    parked_before: datetime | None = None) -> list[Parked]:
+    """The oldest ``limit`` rows of ``direction`` parked on a transient cause and re-queued fewer
+    than ``requeue_max`` times (``parked_before``: parked before that time only)."""
+    qs = LM.objects.filter(direction=direction, status=Status.ERROR, park_transient=True, requeues__lt=requeue_max)
+    if parked_before is not None:
+        qs = qs.filter(updated_at__lt=parked_before)
+    return [Parked(pk, topic, at) for pk, topic, at in qs.order_by("id").values_list("id", "topic", "updated_at")[:limit]]
+
+
+_LAST_SUCCESS_SQL = f"""
+SELECT MAX(processed_at) FROM (SELECT processed_at FROM {TABLE} WHERE direction = 'out' AND status = 'complete'
+                               AND id > %s ORDER BY id DESC LIMIT %s) recent
+"""  # noqa: S608 - constants only: a bounded primary-key range
+SUCCESS_SCAN = 10_000
+
+
+def last_outbound_success(after_id: int) -> datetime | None:
+    """When the OMS last accepted an outbound message of id above ``after_id`` (the newest
+    :data:`SUCCESS_SCAN` completed rows looked at), or None."""
+    with connection.cursor() as cur:
+        cur.execute(_LAST_SUCCESS_SQL, [after_id, SUCCESS_SCAN])
+        row = cur.fetchone()
+    return aware(row[0]) if row else None
+
+
+_REQUEUE_SQL = (f"UPDATE {TABLE} SET status = '{Status.RETRY.value}', next_attempt_at = %s, locked_until = NULL, "  # noqa: S608
+                "updated_at = %s, park_transient = %s, requeues = requeues + 1 "
+                "WHERE id IN ({ids}) AND status = 'error' AND park_transient = %s AND requeues < %s RETURNING topic")
+
+
+def requeue_parked(ids: Sequence[int], *, requeue_max: int) -> dict[str, int]:
+    """Re-queue transient parks ``ids`` (still parked, under ``requeue_max``): due now as ``retry``,
+    their reason kept, ``requeues`` counted; one statement per chunk. Returns ``{topic: count}``."""
+    by_topic: dict[str, int] = {}
+    now = _dt(timezone.now())
+    with transaction.atomic(), connection.cursor() as cur:
+        for start in range(0, len(ids), _IN_CHUNK):
+            part = list(ids[start:start + _IN_CHUNK])
+            cur.execute(_REQUEUE_SQL.format(ids=_marks(len(part))), [now, now, False, *part, True, requeue_max])
+            for (topic,) in cur.fetchall():
+                by_topic[str(topic)] = by_topic.get(str(topic), 0) + 1
+    return by_topic
+
+
+# ---------------------------------------------------------------- operator bulk changes
+
+#: statuses an operator may retry / ignore a message from (a message in flight never is)
+RETRYABLE: tuple[str, ...] = (Status.ERROR.value, Status.RETRY.value, Status.IGNORED.value)
+IGNORABLE: tuple[str, ...] = (Status.NEW.value, Status.RETRY.value, Status.ERROR.value)
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk retry/ignore matched, changed (or would change: dry run) and skipped."""
+
+    matched: int
+    changed: int
+
+    @property
+    def skipped(self) -> int:
+        return self.matched - self.changed
+
+
+def _bulk(selection: MessageFilter, allowed: Sequence[str], dry_run: bool, **fields: Any) -> BulkOutcome:
+    ids = list(LM.objects.filter(selection.q()).order_by("id").values_list("id", flat=True))
+    changed = 0
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = LM.objects.filter(pk__in=ids[start:start + _IN_CHUNK], status__in=list(allowed))
+        changed += rows.count() if dry_run else rows.update(**fields)
+    return BulkOutcome(len(ids), changed)
+
+
+def bulk_retry(selection: MessageFilter, *, dry_run: bool = False) -> BulkOutcome:
+    """Make the selected messages in a retryable status due now (``retry``); one conditional
+    ``UPDATE`` per chunk, so rows claimed meanwhile (``processing``) are skipped."""
+    now = timezone.now()
+    return _bulk(selection, RETRYABLE, dry_run, status=Status.RETRY, next_attempt_at=now, locked_until=None,
+                 updated_at=now, park_transient=False)
+
+
+def bulk_ignore(selection: MessageFilter, *, dry_run: bool = False) -> BulkOutcome:
+    """Mark the selected messages in an ignorable status ``ignored``; like :func:`bulk_retry`."""
+    return _bulk(selection, IGNORABLE, dry_run, status=Status.IGNORED, locked_until=None, updated_at=timezone.now(),
+                 park_transient=False)
+
+
+# ---------------------------------------------------------------- one message (operator)
+
+
 def _get_for_update(log_id: int) -> LM:
     try:
         return LM.objects.select_for_update().get(pk=log_id)
@@ -669,9 +849,11 @@ def _operator_change(log_id: int, **fields: Any) -> LM:
 def retry(log_id: int) -> LM:
     """Make message ``log_id`` due now (status ``retry``). Raises ``LookupError``/``ValueError`` (in flight)."""
     now = timezone.now()
-    return _operator_change(log_id, status=Status.RETRY, next_attempt_at=now, locked_until=None, updated_at=now)
+    return _operator_change(log_id, status=Status.RETRY, next_attempt_at=now, locked_until=None, updated_at=now,
+                            park_transient=False)
 
 
 def ignore(log_id: int) -> LM:
     """Mark message ``log_id`` ``ignored`` (never processed; releases its entity). Raises like :func:`retry`."""
-    return _operator_change(log_id, status=Status.IGNORED, locked_until=None, updated_at=timezone.now())
+    return _operator_change(log_id, status=Status.IGNORED, locked_until=None, updated_at=timezone.now(),
+                            park_transient=False)

@@ -83,6 +83,9 @@ class LoggedMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    park_transient = models.BooleanField(
+        default=False, help_text="parked (error) because the retries ran out on a transient cause: re-queued by cron")
+    requeues = models.PositiveIntegerField(default=0, help_text="automatic re-queues of a transient park so far")
 
     class Meta:
         db_table = "mcom_logged_messages_queue"

@@ -47,6 +47,9 @@ class InboundRoute:
     handler: Handler
     entity_key: EntityKeyFn
     synchronous_answer: bool = False  # queries answered in the HTTP response (carrier shipping details)
+    #: state-based: each message carries the whole state of its entity, so a newer message of the
+    #: same topic and entity supersedes a parked one (it stops holding the entity back)
+    supersedable: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,13 +112,20 @@ def inbound(
     module: str,
     entity_key: EntityKeyFn = _default_entity_key,
     synchronous_answer: bool = False,
+    supersedable: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler`` for an inbound ``method`` of ``module``."""
+    """Register ``handler`` for an inbound ``method`` of ``module``.
+
+    ``supersedable=True`` declares a state-based topic (a stock snapshot, an order status update):
+    a message of it parked as ``error`` becomes ``ignored`` ("superseded by #N: …") as soon as a
+    later message of the same entity and topic exists, so one bad message does not hold back the
+    newer ones. Messages that depend on their predecessor (an order create) must not declare it.
+    """
 
     def deco(fn: Handler) -> Handler:
         if method in _registry.inbound:
             raise DuplicateRegistration(f"inbound handler for {method} registered twice")
-        _registry.inbound[method] = InboundRoute(method, module, fn, entity_key, synchronous_answer)
+        _registry.inbound[method] = InboundRoute(method, module, fn, entity_key, synchronous_answer, supersedable)
         return fn
 
     return deco
@@ -165,6 +175,13 @@ def inbound_route(method: str) -> InboundRoute | None:
 
 def outbound_route(method: str) -> OutboundRoute | None:
     return _registry.outbound.get(method)
+
+
+def supersedable_topics(direction: str = "in") -> frozenset[str]:
+    """The state-based topics of ``direction`` (inbound only: ``inbound(..., supersedable=True)``)."""
+    if direction != "in":
+        return frozenset()
+    return frozenset(m for m, r in _registry.inbound.items() if r.supersedable)
 
 
 def topics() -> list[str]:

@@ -6,13 +6,22 @@ sent directly until the OMS looks down: :data:`mcom.catalog.export.PAGE_RETRY`).
 
 By error class: a :class:`~mcom.service_bus.errors.MessageError` says itself whether trying again
 can help (``retryable``: ``RetryLater`` and transient OMS errors yes, ``PermanentError``/
-``InvalidPayload``/a rejected call no); anything else (a bug, a time limit) is retried.
+``InvalidPayload``/a rejected call no); a database ``DataError``/``IntegrityError`` raised by a
+handler (a value no column can hold, a broken constraint) no: the same message fails the same way;
+anything else (a bug, a time limit) is retried.
+
+A :class:`Decision` that gives up says whether the cause was *transient* (the policy ran out of
+attempts on a retryable error: transport, 5xx, 429, unknown outcome, ``RetryLater``, time limit):
+the message log records it on the parked row, and ``service_bus.requeue_parked`` re-queues such
+rows once the OMS answers again (:mod:`mcom.service_bus.recovery`). A permanent refusal never is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from django.db import DataError, IntegrityError
 
 from mcom import envconfig
 from mcom.service_bus.errors import MessageError
@@ -22,7 +31,9 @@ MAX_REASON = 4000
 
 def retryable(error: BaseException) -> bool:
     """Whether trying ``error``'s operation again can succeed (see the module docstring)."""
-    return bool(getattr(error, "retryable", True)) if isinstance(error, MessageError) else True
+    if isinstance(error, MessageError):
+        return bool(getattr(error, "retryable", True))
+    return not isinstance(error, (DataError, IntegrityError))
 
 
 def describe(error: BaseException) -> str:
@@ -32,10 +43,14 @@ def describe(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class Decision:
-    """After a failed attempt: try again at ``retry_at``, or give up (``retry_at`` None), with the reason."""
+    """After a failed attempt: try again at ``retry_at``, or give up (``retry_at`` None), with the reason.
+
+    ``transient``: the error was retryable (given up only because the attempts ran out), so the
+    parked message may succeed later without a change (see the module docstring)."""
 
     reason: str
     retry_at: datetime | None
+    transient: bool = False
 
     @property
     def will_retry(self) -> bool:
@@ -71,5 +86,5 @@ class RetryPolicy:
         if not retryable(error):
             return Decision(reason, None)
         if self.exhausted(attempts):
-            return Decision(f"gave up after {attempts} attempts: {reason}"[:MAX_REASON], None)
-        return Decision(reason, now + self.delay(attempts))
+            return Decision(f"gave up after {attempts} attempts: {reason}"[:MAX_REASON], None, transient=True)
+        return Decision(reason, now + self.delay(attempts), transient=True)

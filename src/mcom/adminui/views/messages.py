@@ -19,8 +19,8 @@ from mcom.service_bus.models import LoggedMessage
 
 PER_PAGE = 50
 #: statuses from which an operator may retry / ignore a message
-RETRYABLE = (LoggedMessage.ERROR, LoggedMessage.RETRY, LoggedMessage.IGNORED)
-IGNORABLE = (LoggedMessage.NEW, LoggedMessage.RETRY, LoggedMessage.ERROR)
+RETRYABLE = (LoggedMessage.ERROR, LoggedMessage.RETRY, LoggedMessage.IGNORED)  # = log.RETRYABLE
+IGNORABLE = (LoggedMessage.NEW, LoggedMessage.RETRY, LoggedMessage.ERROR)  # = log.IGNORABLE
 
 
 @page
@@ -131,11 +131,13 @@ MAX_SELECTED = 500
 
 @action
 def message_mass_action(request: HttpRequest) -> HttpResponse:
-    """Retry or ignore the selected messages (``ids``), each through ``worker.retry``/``worker.ignore``.
+    """Retry or ignore the selected messages (``ids``): one conditional update per chunk
+    (``log.bulk_retry``/``log.bulk_ignore``, the same as ``mcom oms:queue:retry``/``ignore``).
 
     Messages in a status the action does not apply to, or in flight, are skipped and counted.
     """
-    from mcom.service_bus import worker
+    from mcom.service_bus import log as message_log
+    from mcom.service_bus.selection import MessageFilter
 
     back = str(request.POST.get("next", ""))
     target = back if back.startswith(reverse("mcom_admin:messages")) else reverse("mcom_admin:messages")
@@ -147,19 +149,9 @@ def message_mass_action(request: HttpRequest) -> HttpResponse:
     if not ids:
         messages.error(request, "Select at least one message.")
         return HttpResponseRedirect(target)
-    allowed, apply = (RETRYABLE, worker.retry) if verb == "retry" else (IGNORABLE, worker.ignore)
-    statuses = dict(LoggedMessage.objects.filter(pk__in=ids).values_list("pk", "status"))
-    done, skipped = 0, 0
-    for pk in ids:
-        if statuses.get(pk) not in allowed:
-            skipped += 1
-            continue
-        try:
-            apply(pk)
-        except (LookupError, ValueError):
-            skipped += 1
-        else:
-            done += 1
+    selection = MessageFilter(ids=ids)
+    outcome = (message_log.bulk_retry if verb == "retry" else message_log.bulk_ignore)(selection)
+    done, skipped = outcome.changed, len(ids) - outcome.changed
     past = "queued for retry" if verb == "retry" else "ignored"
     text = f"{done} message{'s' if done != 1 else ''} {past}."
     if skipped:
