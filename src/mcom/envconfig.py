@@ -198,6 +198,9 @@ class QueueConfig(_Section):
     # A claimed message not finished within this time is taken over by another worker (a worker
     # that was killed). The worker renews it during a batch, so it only has to exceed message_time_limit.
     lease_seconds: float = Field(default=300.0, gt=0)
+    # OMS requests a worker keeps in flight at once, across different entities (one entity's
+    # messages are always sent one after another). 1 = strictly sequential.
+    send_concurrency: int = Field(default=8, ge=1, le=256)
 
 
 class CronConfig(_Section):
