@@ -22,8 +22,8 @@ thread never touches the database) and records every outcome as soon as it arriv
   their attempt given back. After a failed send, one request at a time is in flight until one
   succeeds again (an OMS that looks down gets a probe, not a burst).
 - **Refill.** With a ``refill`` callable (a draining pass) the pipeline claims more rows whenever
-  fewer than ``send_concurrency`` sends are ready, up to ``2 × send_concurrency`` held at once, so
-  that k workers share a backlog instead of one worker hoarding it.
+  fewer than ``send_concurrency`` sends are ready and a quarter of a batch is free, holding at most
+  ``max(batch_size, 2 × send_concurrency)`` rows: k workers share a backlog by batches.
 
 ``send_concurrency = 1`` sends in the calling thread (no pool); ``[queue] message_time_limit``
 then also bounds a send (SIGALRM, main thread). With a pool, the OMS client's connect/read
@@ -397,11 +397,10 @@ class Pipeline:
                             break
                         self._start(key)
                     if refill is not None and can_claim and len(self._ready()) < self.concurrency:
-                        room = 2 * self.concurrency - self._held()
-                        if limit is not None:
-                            room = min(room, limit - self.attempted - sum(len(c) for c in self.chains.values()))
-                        if room > 0:
-                            rows = refill(min(room, self.queue.batch_size))
+                        room = self._room(limit)
+                        idle = not self.inflight and not self._ready()
+                        if room > 0 and (idle or room >= self._min_claim()):
+                            rows = refill(room)
                             self.add(rows)
                             can_claim = bool(rows)
                             if rows:
@@ -418,6 +417,18 @@ class Pipeline:
         finally:
             self._finish_inflight()
         return self.statuses
+
+    def _room(self, limit: int | None) -> int:
+        """How many more rows a claim may take: up to ``max(batch_size, 2 × concurrency)`` held."""
+        room = max(self.queue.batch_size, 2 * self.concurrency) - self._held()
+        if limit is not None:
+            room = min(room, limit - self.attempted - sum(len(c) for c in self.chains.values()))
+        return room
+
+    def _min_claim(self) -> int:
+        """The smallest claim worth its scan while sends are under way (claims are not free: each
+        scans the open rows from the oldest)."""
+        return max(self.concurrency, self.queue.batch_size // 4)
 
     def _wait_seconds(self) -> float:
         if not self.tokens:
