@@ -205,6 +205,9 @@ class QueueConfig(_Section):
     requeue_inbound_after_seconds: float = Field(default=900.0, ge=0)
     # at most this many parked messages are re-queued per pass (per direction)
     requeue_per_pass: int = Field(default=2000, ge=1)
+    # OMS requests a worker keeps in flight at once, across different entities (one entity's
+    # messages are always sent one after another). 1 = strictly sequential.
+    send_concurrency: int = Field(default=8, ge=1, le=256)
 
 
 class CronConfig(_Section):

@@ -3,6 +3,7 @@ register root, ``remote/oms``, ``delegate/oms``, ``events``. Records every reque
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,13 @@ class FakeBus:
         self.answers: dict[str, tuple[int, bytes]] = {}
         self.server: ThreadedServer | None = None
         self.url = ""
+        # concurrency probe: RPCs wait until ``gate`` of them were in the handler at once (then the
+        # gate stays open) or ``gate_timeout`` seconds passed; ``max_inflight`` is the most seen at once
+        self.gate = 0
+        self.gate_timeout = 10.0
+        self.inflight = 0
+        self.max_inflight = 0
+        self._arrived: asyncio.Condition | None = None
 
     # ------------------------------------------------------------------ app
     async def token(self, request: Request) -> Response:
@@ -66,8 +74,24 @@ class FakeBus:
         if auth.removeprefix("Bearer ") not in self.valid_tokens:
             return JSONResponse({"error": "invalid token"}, status_code=401)
         method = json.loads(body).get("method", "")
+        if self.gate:
+            await self._pass_gate()
         status, answer = self.answers.get(method, (200, b'{"jsonrpc":"2.0","id":1,"result":[]}'))
         return Response(answer, status_code=status, media_type="application/json")
+
+    async def _pass_gate(self) -> None:
+        if self._arrived is None:
+            self._arrived = asyncio.Condition()
+        async with self._arrived:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+            self._arrived.notify_all()
+            try:
+                await asyncio.wait_for(self._arrived.wait_for(lambda: self.max_inflight >= self.gate), self.gate_timeout)
+            except TimeoutError:
+                pass
+            finally:
+                self.inflight -= 1
 
     def app(self) -> Starlette:
         return Starlette(

@@ -144,13 +144,28 @@ def test_outbound_insert_writes_the_model_defaults(bus: FakeBus, routes: Any) ->
     assert tuple(f.column for f in LoggedMessage._meta.concrete_fields if f.column != "id") == log.COLUMNS
 
 
-def test_send_messages_gives_up_after_failures_in_a_row(bus: FakeBus, routes: Any) -> None:
+def test_send_messages_gives_up_after_failures_in_a_row(bus: FakeBus, routes: Any, env: Any) -> None:
+    env(queue__send_concurrency=1)
     bus.answers[routes.OUT_EVENT] = (503, b"down")
     msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(5)]
     statuses = worker.send_messages([m.pk for m in msgs], give_up=RetryPolicy(0, 0, max_attempts=2))
     assert statuses == {msgs[0].pk: "retry", msgs[1].pk: "retry"}
     assert _rows(*msgs) == [("retry", 1), ("retry", 1), ("new", 0), ("new", 0), ("new", 0)]
     assert len(bus.rpc_requests()) == 2
+
+
+def test_concurrent_send_gives_up_with_at_most_the_requests_in_flight(bus: FakeBus, routes: Any, env: Any) -> None:
+    env(queue__send_concurrency=3)
+    bus.answers[routes.OUT_EVENT] = (503, b"down")
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(10)]
+    statuses = worker.send_messages([m.pk for m in msgs], give_up=RetryPolicy(0, 0, max_attempts=2))
+    # the give-up rule stops new sends; what was already in flight (≤ concurrency) is recorded
+    assert 2 <= len(statuses) <= 2 + 3 - 1
+    assert set(statuses.values()) == {"retry"}
+    rows = _rows(*msgs)
+    assert rows.count(("retry", 1)) == len(statuses)
+    assert rows.count(("new", 0)) == 10 - len(statuses)
+    assert len(bus.rpc_requests()) == len(statuses)
 
 
 def test_retry_policy_by_error_class_and_attempts() -> None:

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from mcom.service_bus import inbox, outbox, registry, worker
+from mcom.service_bus import inbox, outbox, registry, sender, worker
 from mcom.service_bus.models import LoggedMessage
 
 from .fakebus import FakeBus
@@ -241,11 +241,12 @@ def test_outbound_waits_untouched_while_the_bus_is_not_configured(routes: Any) -
 # ------------------------------------------------------------------------ outbound batches
 
 
-def test_outbound_batch_records_successes_together_and_keeps_hook_order(bus: FakeBus, routes: Any) -> None:
+def test_outbound_sends_each_entity_once_and_records_every_success(bus: FakeBus, routes: Any) -> None:
     msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(5)]
     assert worker.send_outbound() == 5
-    assert [r.json["params"]["n"] for r in bus.rpc_requests()] == list(range(5))
-    assert [log_id for log_id, _ in routes.SENT] == [m.pk for m in msgs]
+    # different entities go concurrently: any order across entities, each exactly once
+    assert sorted(r.json["params"]["n"] for r in bus.rpc_requests()) == list(range(5))
+    assert sorted(log_id for log_id, _ in routes.SENT) == [m.pk for m in msgs]
     rows = LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs])
     assert {(r.status, r.attempts, r.locked_until, r.last_error) for r in rows} == {("complete", 1, None, "")}
     assert all(r.processed_at is not None for r in rows)
@@ -273,11 +274,9 @@ def test_outbound_batch_hook_failure_parks_only_that_message_and_holds_its_entit
     statuses = dict(LoggedMessage.objects.values_list("id", "status"))
     assert (statuses[a.pk], statuses[bad.pk], statuses[c.pk], statuses[held.pk]) == ("complete", "error", "complete", "new")
     assert LoggedMessage.objects.get(pk=bad.pk).last_error.startswith("delivered, but on_sent failed: RuntimeError")
-    assert [r.json["params"]["n"] for r in bus.rpc_requests()] == [1, 2, 3]  # the held-back row was not sent
-    assert calls[0] == [a.pk, bad.pk, c.pk]
-    assert [a.pk] in calls
-    assert [c.pk] in calls
-    assert [log_id for log_id, _ in routes.SENT] == [a.pk, c.pk]
+    assert sorted(r.json["params"]["n"] for r in bus.rpc_requests()) == [1, 2, 3]  # the held-back row was not sent
+    assert [bad.pk] in calls  # the failing hook ran alone (after a failed group call, if it arrived with others)
+    assert sorted(log_id for log_id, _ in routes.SENT) == [a.pk, c.pk]
 
 
 def test_outbound_rows_released_unsent_get_their_attempt_back(bus: FakeBus, routes: Any) -> None:
@@ -288,6 +287,43 @@ def test_outbound_rows_released_unsent_get_their_attempt_back(bus: FakeBus, rout
     rows = LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs])
     assert {(r.status, r.attempts, r.locked_until) for r in rows} == {("new", 0, None)}
     assert bus.rpc_requests() == []
+
+
+def test_outbound_sends_concurrently_across_entities_and_in_order_within_one(
+        bus: FakeBus, routes: Any, env: Any) -> None:
+    env(queue__send_concurrency=4)
+    bus.gate = 4  # every request waits until 4 are in flight at once: a sequential sender would stall
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": n, "v": v}, entity_key=f"p:{n}") for v in range(3) for n in range(4)]
+    assert worker.send_outbound() == 12
+    assert bus.max_inflight == 4
+    sent = [r.json["params"] for r in bus.rpc_requests()]
+    assert sorted((p["n"], p["v"]) for p in sent) == sorted((n, v) for n in range(4) for v in range(3))  # each once
+    for n in range(4):  # one entity's messages one after another, in id order
+        assert [p["v"] for p in sent if p["n"] == n] == [0, 1, 2]
+    rows = LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs])
+    assert {(r.status, r.attempts) for r in rows} == {("complete", 1)}
+
+
+def test_outbound_next_message_of_an_entity_waits_for_the_previous_to_be_recorded(
+        bus: FakeBus, routes: Any, env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    env(queue__send_concurrency=4)
+    first = outbox.enqueue(routes.OUT_EVENT, {"n": 0}, entity_key="p:x")
+    second = outbox.enqueue(routes.OUT_EVENT, {"n": 1}, entity_key="p:x")
+    seen: list[tuple[str, int]] = []
+    real_send, real_record = sender.send_one, sender.record_sent
+
+    def send_one(c: Any, *args: Any) -> Any:
+        seen.append(("send", c.id))
+        return real_send(c, *args)
+
+    def record_sent(sent: Any, token: Any) -> Any:
+        seen.extend(("recorded", s.claim.id) for s in sent)
+        return real_record(sent, token)
+
+    monkeypatch.setattr(sender, "send_one", send_one)
+    monkeypatch.setattr(sender, "record_sent", record_sent)
+    assert worker.send_outbound() == 2
+    assert seen == [("send", first.pk), ("recorded", first.pk), ("send", second.pk), ("recorded", second.pk)]
 
 
 def test_outbound_lease_is_renewed_for_the_rest_of_the_batch(bus: FakeBus, routes: Any, env: Any) -> None:
@@ -302,7 +338,7 @@ def test_outbound_claim_lost_mid_batch_is_not_recorded(bus: FakeBus, routes: Any
     batch = worker._claim(LoggedMessage.OUT, 10)
     # another worker took the second row over (its lease expired): a different token
     LoggedMessage.objects.filter(pk=msgs[1].pk).update(locked_until=timezone.now() + timedelta(hours=1))
-    statuses = worker._send_batch(batch, worker.envconfig.current().queue)
+    statuses = sender.send_claimed(batch, worker.envconfig.current().queue)
     assert statuses == {msgs[0].pk: "complete", msgs[1].pk: None, msgs[2].pk: "complete"}
     assert LoggedMessage.objects.get(pk=msgs[1].pk).status == "processing"
     assert [log_id for log_id, _ in routes.SENT] == [msgs[0].pk, msgs[2].pk]

@@ -40,6 +40,13 @@ class MessageError(Exception):
     retryable: bool = False
 
 
+class TimeLimitExceeded(BaseException):
+    """Raised inside a handler/sender that runs longer than ``[queue] message_time_limit``.
+
+    A ``BaseException`` so that a handler's broad ``except Exception`` does not swallow it.
+    """
+
+
 class RetryLater(MessageError):
     """Transient: the entity is not known yet, the OMS is down, a timeout… Retried with backoff."""
 

@@ -14,19 +14,14 @@ that earlier row is claimed in the same batch just before it. A failed row there
 the later rows of its entity only; other entities proceed.
 
 Inbound: the handler runs in a transaction together with the status update, which is
-conditional on the claim token (exactly-once effect). Outbound (:func:`_send_batch`): the claim
-counts the attempt (``attempts + 1``, given back when a claimed row is released unsent); the
-messages are sent one after another by the OMS client (path by ``kind``) and the successes are
-recorded in batches: one transaction marks them ``complete`` (conditional on the claim token)
-and runs their ``on_sent`` hooks — or one ``on_sent_many`` call per run of one method
-(``registry.outbound(..., on_sent_many=...)``). The pending successes are recorded before a
-failure is (hooks keep their order), before the next message of an entity with a pending one is sent (a failing
-``on_sent`` still holds that entity back) and at the end of the batch. A failure is recorded at
-once with ``on_failed(msg, error, will_retry)``. The lease is renewed for the rest of the batch
-(one statement) when less than ``max(lease_seconds / 2, message_time_limit + 1)`` is left. A
-send is at-least-once by nature: a worker killed mid-batch leaves its sent-but-unrecorded
-messages to be sent again after the lease expires (message ids are stable; the OMS ignores
-duplicates).
+conditional on the claim token (exactly-once effect). Outbound: :mod:`mcom.service_bus.sender`
+sends concurrently across entities (``[queue] send_concurrency`` requests in flight, one entity's
+messages one after another) and records every outcome as it comes back — ``complete`` with the
+``on_sent``/``on_sent_many`` hooks in one transaction, a failure with ``on_failed`` — before the
+next message of that entity starts. The claim counts the attempt (``attempts + 1``, given back
+when a claimed row is released unsent); leases are renewed while a pass runs. A send is
+at-least-once by nature: a worker killed mid-pass leaves the requests it had in flight to be sent
+again after the lease expires (message ids are stable; the OMS ignores duplicates).
 Failures follow the :class:`~mcom.service_bus.retry.RetryPolicy` of ``[queue]``:
 ``PermanentError``/non-retryable OMS errors → ``error`` at once; ``RetryLater``, retryable OMS
 errors, time limit and unexpected exceptions → ``retry`` after exponential backoff
@@ -36,31 +31,35 @@ errors, time limit and unexpected exceptions → ``retry`` after exponential bac
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from datetime import datetime
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
 from mcom import envconfig
-from mcom.service_bus import events, inbox, registry, replay
+from mcom.service_bus import events, inbox, registry, replay, sender
 from mcom.service_bus import log as message_log
-from mcom.service_bus.errors import InvalidPayload, MessageError, OmsError, PermanentError, RetryLater
+from mcom.service_bus.errors import (
+    InvalidPayload,
+    MessageError,
+    PermanentError,
+    RetryLater,
+    TimeLimitExceeded,
+)
 from mcom.service_bus.log import Claimed, ClaimLost
 from mcom.service_bus.models import LoggedMessage as LM
 from mcom.service_bus.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from mcom.service_bus.client import OmsClient
+    pass
 
 log = logging.getLogger("mcom.service_bus.worker")
 
@@ -68,13 +67,6 @@ OPEN = LM.OPEN
 _ClaimLost = ClaimLost
 __all__ = ["Claimed", "TimeLimitExceeded", "ignore", "process_inbound", "request_stop", "retry", "run_until_idle",
            "send_messages", "send_now", "send_outbound", "stop_on_signals", "tick"]
-
-
-class TimeLimitExceeded(BaseException):
-    """Raised inside a handler/sender that runs longer than ``[queue] message_time_limit``.
-
-    A ``BaseException`` so that a handler's broad ``except Exception`` does not swallow it.
-    """
 
 
 # --------------------------------------------------------------------------- stop & limits
@@ -212,210 +204,13 @@ def _process_inbound(
     return status
 
 
-@dataclass(frozen=True)
-class _Sent:
-    """A delivered message whose outcome is not recorded yet."""
-
-    claim: Claimed
-    message: registry.OutboundMessage
-    result: Any
-
-
-def _run_sent_hooks(sent: Sequence[_Sent]) -> dict[int, str]:
-    """Run the ``on_sent``/``on_sent_many`` hooks of ``sent`` (in order, runs of one method at a
-    time); returns ``{log id: error}`` of the messages whose hook failed (their writes rolled back)."""
-    failed: dict[int, str] = {}
-    start = 0
-    while start < len(sent):
-        topic = sent[start].claim.topic
-        stop = start
-        while stop < len(sent) and sent[stop].claim.topic == topic:
-            stop += 1
-        run, start = sent[start:stop], stop
-        route = registry.outbound_route(topic)
-        if route is None or (route.on_sent_many is None and route.on_sent is None):
-            continue
-        many, hook = route.on_sent_many, route.on_sent
-
-        def call(items: Sequence[_Sent], many: registry.SentManyHook | None = many, hook: Any = hook) -> None:
-            if many is not None:
-                many([(s.message, s.result) for s in items])
-            else:
-                for s in items:
-                    hook(s.message, s.result)
-
-        if len(run) > 1:
-            try:
-                with transaction.atomic():
-                    call(run)
-                continue
-            except Exception:  # noqa: BLE001 - find the failing message(s) one by one below
-                log.info("outbound %s: on_sent for %d messages failed; calling it per message", topic, len(run))
-        for s in run:
-            try:
-                with transaction.atomic():
-                    call([s])
-            except Exception as e:  # noqa: BLE001 - the OMS has it; record the hook failure, never resend
-                log.exception("outbound #%d %s: on_sent hook failed", s.claim.id, topic)
-                failed[s.claim.id] = f"delivered, but on_sent failed: {type(e).__name__}: {e}"[:4000]
-    return failed
-
-
-def _record_sent(sent: Sequence[_Sent], token: datetime) -> dict[int, str | None]:
-    """Mark delivered messages ``complete`` and run their hooks, in one transaction; returns their
-    new statuses (None: claim lost — then nothing is recorded for that message)."""
-    if not sent:
-        return {}
-    try:
-        with transaction.atomic():
-            message_log.complete_many([(s.claim.id, s.result) for s in sent], token)
-            failed = _run_sent_hooks(sent)
-            if failed:
-                message_log.park_delivered(failed)
-    except _ClaimLost:
-        if len(sent) == 1:
-            log.warning("outbound #%d: claim lost while sending (lease too short?)", sent[0].claim.id)
-            return {sent[0].claim.id: None}
-        out: dict[int, str | None] = {}
-        for s in sent:  # rare: some leases were taken over; record the others one by one
-            out.update(_record_sent([s], token))
-        return out
-    for s in sent:
-        if s.claim.id in failed:
-            events.parked(s.claim.id, s.claim.topic, s.claim.entity_key, failed[s.claim.id], direction=LM.OUT)
-    return {s.claim.id: LM.ERROR if s.claim.id in failed else LM.COMPLETE for s in sent}
-
-
-def _record_failure(c: Claimed, token: datetime, message: registry.OutboundMessage, error: BaseException,
-                    queue: envconfig.QueueConfig) -> str | None:
-    """Record a failed send (``retry`` with backoff or ``error``) and run ``on_failed``; None: claim lost."""
-    route = registry.outbound_route(c.topic)
-    decision = policy(queue).after(error, message.attempts, timezone.now())
-    status = message_log.failed_status(decision)
-    with transaction.atomic():
-        if not message_log.fail(replace(c, token=token), decision):
-            log.warning("outbound #%d: claim lost while sending (lease too short?)", c.id)
-            return None
-        log.warning("outbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, message.attempts, status,
-                    decision.reason)
-        if route is not None and route.on_failed is not None:
-            try:
-                with transaction.atomic():
-                    route.on_failed(message, decision.reason, decision.will_retry)
-            except Exception:  # noqa: BLE001 - a hook bug must not lose the status update
-                log.exception("outbound #%d %s: on_failed hook failed", c.id, c.topic)
-    events.attempt_failed(log_id=c.id, direction=LM.OUT, topic=c.topic, entity_key=c.entity_key,
-                          attempt=message.attempts, status=status, reason=decision.reason, error=error)
-    return status
-
-
-def _send_one(c: Claimed, queue: envconfig.QueueConfig,
-              client: OmsClient | None = None) -> tuple[registry.OutboundMessage, Any, BaseException | None]:
-    """Send one claimed outbound row (through ``client``, else the process's client): ``(message for
-    the hooks, OMS result, error or None)``."""
-    from mcom.service_bus.client import get_client
-
-    route = registry.outbound_route(c.topic)
-    error: BaseException | None = None
-    result: Any = None
-    params: dict[str, Any] = {}
-    kind = c.kind or (route.kind if route else "")
-    try:
-        loaded = json.loads(c.payload)
-        if not isinstance(loaded, dict):
-            raise InvalidPayload("stored params are not a JSON object")
-        params = loaded
-        with time_limit(queue.message_time_limit):
-            result = (client or get_client()).send(kind, c.topic, params, message_id=c.message_id)
-    except (MessageError, OmsError) as e:
-        error = e
-    except ValueError as e:  # unknown kind, payload not JSON
-        error = PermanentError(str(e))
-    except TimeLimitExceeded as e:
-        error = RetryLater(str(e))
-    except envconfig.ConfigError as e:
-        error = RetryLater(str(e))
-    return registry.OutboundMessage(c.id, c.topic, c.message_id, c.entity_key, params, c.attempts + 1), result, error
-
-
-def _batch_client() -> OmsClient | None:
-    """The OMS client for one batch (None while ``[service_bus]`` is incomplete: each send then
-    fails with the reason and is retried)."""
-    from mcom.service_bus.client import get_client
-
-    try:
-        return get_client()
-    except envconfig.ConfigError:
-        return None
-
-
-def _send_batch(batch: Sequence[Claimed], queue: envconfig.QueueConfig, *,
-                give_up: RetryPolicy | None = None) -> dict[int, str | None]:
-    """Send a claimed outbound batch in id order; returns the new status of each attempted row
-    (None: claim lost). Rows not attempted (stop requested, entity held back, or ``give_up``
-    exhausted by failures in a row: the OMS looks down) are released."""
-    statuses: dict[int, str | None] = {}
-    streak = 0
-    if not batch:
-        return statuses
-    token = batch[0].token  # one claim: one token for the whole batch (renewals keep it shared)
-    client = _batch_client()
-    pending: list[_Sent] = []
-    pending_keys: set[str] = set()
-    failed_keys: set[str] = set()  # entities whose earlier row of this batch did not complete
-    lost: set[int] = set()
-    renew_below = max(queue.lease_seconds / 2, queue.message_time_limit + 1.0)
-
-    def record() -> None:
-        recorded = _record_sent(pending, token)
-        statuses.update(recorded)
-        failed_keys.update(s.claim.entity_key for s in pending if recorded[s.claim.id] != LM.COMPLETE)
-        pending.clear()
-        pending_keys.clear()
-
-    for i, c in enumerate(batch):
-        if _stop.is_set() or (give_up is not None and give_up.exhausted(streak)):
-            record()
-            message_log.release([replace(r, token=token) for r in batch[i:] if r.id not in lost])
-            break
-        if c.entity_key in pending_keys:  # its earlier row must be recorded first (its hook may fail)
-            record()
-        if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
-            message_log.release([replace(c, token=token)])
-            continue
-        if (token - timezone.now()).total_seconds() < renew_below:
-            ours = [s.claim.id for s in pending] + [r.id for r in batch[i:] if r.id not in lost]
-            token, kept = message_log.renew(ours, token, queue.lease_seconds)
-            lost.update(set(ours) - kept)
-            for s in [s for s in pending if s.claim.id in lost]:
-                log.warning("outbound #%d: claim lost before its delivery was recorded", s.claim.id)
-                statuses[s.claim.id] = None
-                pending.remove(s)
-        if c.id in lost:
-            log.warning("outbound #%d: claim lost; skipped", c.id)
-            statuses[c.id] = None
-            failed_keys.add(c.entity_key)
-            continue
-        message, result, error = _send_one(c, queue, client)
-        if error is None:
-            streak = 0
-            pending.append(_Sent(c, message, result))
-            pending_keys.add(c.entity_key)
-            continue
-        streak += 1
-        record()  # earlier successes first: hooks run in send order
-        statuses[c.id] = _record_failure(c, token, message, error, queue)
-        failed_keys.add(c.entity_key)
-    record()
-    return statuses
-
-
 def tick(direction: str, limit: int | None = None) -> int:
     """Claim one batch of ``direction`` and process it; returns how many messages were attempted."""
     queue = envconfig.current().queue
     batch = _claim(direction, min(limit or queue.batch_size, queue.batch_size))
     if direction == LM.OUT:
-        return sum(1 for status in _send_batch(batch, queue).values() if status is not None)
+        statuses = sender.send_claimed(batch, queue, stop=_stop.is_set, time_limit=time_limit)
+        return sum(1 for status in statuses.values() if status is not None)
     done = 0
     failed_keys: set[str] = set()
     replayed = replay.applied_among({c.id: c.payload for c in batch})  # one query per batch
@@ -470,7 +265,10 @@ def send_outbound(limit: int | None = None, *, max_seconds: float | None = None)
     """
     if not _bus_configured():
         return 0
-    return _drain(LM.OUT, limit, max_seconds)
+    pipeline = sender.Pipeline(envconfig.current().queue, stop=_stop.is_set, time_limit=time_limit)
+    deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+    statuses = pipeline.run(lambda n: _claim(LM.OUT, n), deadline=deadline, limit=limit)
+    return sum(1 for status in statuses.values() if status is not None)
 
 
 def run_until_idle(max_seconds: float = 60.0) -> int:
@@ -501,7 +299,8 @@ def send_now(log_id: int) -> bool:
     claimed = _claim(LM.OUT, 1, only_id=log_id)
     if not claimed:
         return False
-    return _send_batch(claimed, envconfig.current().queue).get(log_id) == LM.COMPLETE
+    statuses = sender.send_claimed(claimed, envconfig.current().queue, stop=_stop.is_set, time_limit=time_limit)
+    return statuses.get(log_id) == LM.COMPLETE
 
 
 def send_messages(log_ids: Sequence[int], *, give_up: RetryPolicy | None = None) -> dict[int, str | None]:
@@ -517,7 +316,7 @@ def send_messages(log_ids: Sequence[int], *, give_up: RetryPolicy | None = None)
     if not log_ids:
         return {}
     claimed = message_log.claim(LM.OUT, len(log_ids), lease_seconds=config.queue.lease_seconds, ids=log_ids)
-    return _send_batch(claimed, config.queue, give_up=give_up)
+    return sender.send_claimed(claimed, config.queue, give_up=give_up, stop=_stop.is_set, time_limit=time_limit)
 
 
 def retry(log_id: int) -> LM:
