@@ -464,6 +464,18 @@ class PgCluster:
             c.execute(f'CREATE DATABASE "{self.dbname}"')
         return self
 
+    @classmethod
+    def remove_stale(cls) -> None:
+        """Stop and delete the clusters a crashed run of this harness left behind (/tmp/mcomb-pg-*)."""
+        for d in glob.glob("/tmp/mcomb-pg-*"):
+            stale = cls.__new__(cls)
+            bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+            if not bins:
+                return
+            stale.bin, stale.dir, stale.data = Path(bins[-1]), Path(d), Path(d) / "data"
+            stale.started = (stale.data / "postmaster.pid").exists()
+            stale.stop()
+
     def stop(self) -> None:
         if self.started:
             with contextlib.suppress(SystemExit):
@@ -482,6 +494,9 @@ class Hosts:
 
     BRIDGE = "mcombr0"
     MAX = 8
+    #: the bridge address by name inside the hosts (``/etc/netns/<name>/hosts``, which ``ip netns exec``
+    #: mounts over /etc/hosts): the service bus URL must name a region or a development host, not an IP
+    SERVER_NAME = "oms.mcomb.internal"
 
     def __init__(self, k: int, prefix: str = "10.213.0") -> None:
         if not 1 <= k <= self.MAX:
@@ -517,7 +532,14 @@ class Hosts:
             self._ip("-n", ns, "addr", "add", f"{self.address(n)}/24", "dev", ns_end)
             self._ip("-n", ns, "link", "set", ns_end, "up")
             self._ip("-n", ns, "link", "set", "lo", "up")
+            etc = Path("/etc/netns") / ns
+            etc.mkdir(parents=True, exist_ok=True)
+            (etc / "hosts").write_text(f"127.0.0.1 localhost\n{self.server} {self.SERVER_NAME}\n", encoding="utf-8")
         return self
+
+    def url(self, port: int) -> str:
+        """The URL of a server on the bridge address, as the hosts name it."""
+        return f"http://{self.SERVER_NAME}:{port}/"
 
     def exec_cmd(self, n: int, cmd: list[str]) -> list[str]:
         return ["ip", "netns", "exec", self.name(n), *cmd]
@@ -526,4 +548,5 @@ class Hosts:
         for n in range(1, self.MAX + 1):
             self._ip("link", "del", f"mcombh{n}", check=False)
             self._ip("netns", "del", self.name(n), check=False)
+            shutil.rmtree(Path("/etc/netns") / self.name(n), ignore_errors=True)
         self._ip("link", "del", self.BRIDGE, check=False)
