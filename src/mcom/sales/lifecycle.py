@@ -60,8 +60,20 @@ def guard_status_change(order: Order, status: str) -> None:
 # =============================================================================== inbound
 
 
+#: the order columns the inbound services read (the rest of the row is never loaded)
+ORDER_FIELDS = ("id", "increment_id", "state", "status", "oms_status", "oms_status_reason", "oms_status_date",
+                "oms_export_state", "oms_exported_at")
+#: the item columns an order update reads: the line plan (:func:`mcom.orderlines.plan_lines`, bundle
+#: children's catalog price included) and the OMS line status fields
+UPDATE_ITEM_FIELDS = ("id", "order_id", "parent_id", "product_id", "sku", "product_type", "qty_ordered",
+                      "qty_canceled", "row_total", "tax_amount", "discount_amount", "price_incl_tax", "oms_status",
+                      "oms_status_reason", "product__id", "product__price")
+
+
 def _locked_order(increment_id: str) -> Order:
-    order = Order.objects.select_for_update().filter(increment_id=increment_id).first()
+    """The order row, locked (``SELECT … FOR UPDATE``), with :data:`ORDER_FIELDS` loaded. Raises RetryLater."""
+    order = next(iter(Order.objects.select_for_update().only(*ORDER_FIELDS)
+                      .filter(increment_id=increment_id).order_by()[:1]), None)
     if order is None:
         raise RetryLater(f"order {increment_id} is not known (yet)")
     return order
@@ -69,6 +81,20 @@ def _locked_order(increment_id: str) -> Order:
 
 def _items(order: Order) -> list[OrderItem]:
     return list(OrderItem.objects.filter(order=order).select_related("product").order_by("id"))
+
+
+def _update_items(order: Order) -> list[OrderItem]:
+    """The items of ``order`` with :data:`UPDATE_ITEM_FIELDS` (what an order update reads), in id order."""
+    items = list(OrderItem.objects.filter(order_id=order.pk).select_related("product")
+                 .only(*UPDATE_ITEM_FIELDS).order_by("id"))
+    for item in items:
+        item.order = order  # the locked instance; no query when something reads item.order
+    return items
+
+
+def _save_order(order: Order, fields: Sequence[str]) -> None:
+    """One UPDATE of ``fields`` of ``order`` (no model signals: none carries business flow, see commerce.hooks)."""
+    Order.objects.filter(pk=order.pk).update(**{f: getattr(order, f) for f in fields})
 
 
 def _index(order: Order, items: Sequence[OrderItem]) -> mappers.LineIndex:
@@ -136,12 +162,14 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
     """
     now = timezone.now()
     dated = parse_datetime(update.status_date)
-    with transaction.atomic():
+    # savepoint=False: inside the worker's per-message transaction the handler needs no savepoint of its
+    # own (any error here rolls that transaction back as a whole); called alone, this is the transaction.
+    with transaction.atomic(savepoint=False):
         order = _locked_order(update.order_id)
         stale = _stale(order, dated, "status update")
         if stale is not None:
             return stale
-        items = _items(order)
+        items = _update_items(order)
         index = _index(order, items)
         per_item: dict[int, list[Any]] = defaultdict(list)
         unknown = []
@@ -156,6 +184,8 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
         if unknown:
             raise RetryLater(f"order {update.order_id}: unknown line(s) {', '.join(unknown[:5])}")
         changed_items = 0
+        # items that change to the same values share one UPDATE (usually: all lines got the same status)
+        changes: dict[tuple[str, str, Decimal], list[int]] = defaultdict(list)
         for item in items:
             lines = per_item.get(item.pk)
             if not lines:
@@ -165,8 +195,11 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
             cancelled = min(sum((_cancelled_units(ln) for ln in lines), ZERO), Decimal(item.qty_ordered))
             if (item.oms_status, item.oms_status_reason, Decimal(item.qty_canceled)) != (status, reason, cancelled):
                 item.oms_status, item.oms_status_reason, item.qty_canceled = status, reason, cancelled
-                item.save(update_fields=["oms_status", "oms_status_reason", "qty_canceled"])
+                changes[(status, reason, cancelled)].append(item.pk)
                 changed_items += 1
+        for (status, reason, cancelled), ids in changes.items():
+            OrderItem.objects.filter(pk__in=ids).update(oms_status=status, oms_status_reason=reason,
+                                                        qty_canceled=cancelled)
         fields = _mark_known_to_oms(order, now) + _advance_date(order, dated)
         change = mappers.map_order_status(update.status, update.status_reason) if update.status else None
         status_changed = bool(update.status) and (order.oms_status, order.oms_status_reason) != (
@@ -179,7 +212,7 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
             fields += ["state", "status"]
         if fields:
             order.updated_at = now
-            order.save(update_fields=[*fields, "updated_at"])
+            _save_order(order, [*fields, "updated_at"])
         if status_changed:
             label = update.status + (f" ({update.status_reason})" if update.status_reason else "")
             note = "" if change is not None else " — unknown status code, order state kept"
