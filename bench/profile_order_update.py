@@ -8,7 +8,9 @@ A fresh instance (``common.make_instance``; PostgreSQL database ``BENCH_PG_DB``)
 exported orders of ``--items`` items (quantities 1, 2, 1, …, so more OMS lines than items), then
 ``--rounds`` updates per order (``LOGISTICS`` with every line ``ALLOCATED``, then ``COMPLETE`` with every
 line ``SHIPPED``, later ``status_date`` each round; a third round repeats the second: idempotent),
-stored through the inbound log and drained by ``worker.process_inbound()``. Prints msgs/s, and with
+stored through the inbound log and drained by ``worker.process_inbound()``. Prints msgs/s and the CPU
+time of this process per message (steadier than wall time on a shared machine; PostgreSQL's own work is
+not in it), and with
 ``--queries`` the queries of the whole drain and of one handler call. Run the same script against another
 tree with ``PYTHONPATH=<tree>/src`` to compare.
 """
@@ -113,20 +115,21 @@ def main() -> None:
     if ctx is not None:
         connection.queries_log = deque(maxlen=10 * n + 1000)  # the whole drain (Django keeps 9000)
         ctx.__enter__()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if prof is not None:
         prof.enable()
     processed = worker.process_inbound()
     if prof is not None:
         prof.disable()
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     if ctx is not None:
         ctx.__exit__(None, None, None)
     assert processed == n, (processed, n)
     assert Order.objects.filter(oms_status="COMPLETE" if args.rounds > 1 else "LOGISTICS").count() == args.orders
     print(f"\norder updates: db={args.db} orders={args.orders} rounds={args.rounds} items={args.items} "
           f"lines/order={len(lines[spare])}")
-    print(f"{n} messages in {elapsed:.2f}s: {n / elapsed:,.0f} msgs/s")
+    print(f"{n} messages in {elapsed:.2f}s: {n / elapsed:,.0f} msgs/s; "
+          f"this process's CPU {cpu / n * 1e6:,.0f} µs/message ({n / cpu:,.0f} msgs per CPU second)")
     if ctx is not None:
         print(f"queries in the drain: {len(ctx.captured_queries)} ({len(ctx.captured_queries) / n:.1f}/message)")
         for q in ctx.captured_queries[:args.show_drain]:

@@ -63,11 +63,11 @@ def guard_status_change(order: Order, status: str) -> None:
 #: the order columns the inbound services read (the rest of the row is never loaded)
 ORDER_FIELDS = ("id", "increment_id", "state", "status", "oms_status", "oms_status_reason", "oms_status_date",
                 "oms_export_state", "oms_exported_at")
-#: the item columns an order update reads: the line plan (:func:`mcom.orderlines.plan_lines`, bundle
-#: children's catalog price included) and the OMS line status fields
+#: the item columns an order update reads: the line plan (:func:`mcom.orderlines.plan_lines`) and the
+#: OMS line status fields
 UPDATE_ITEM_FIELDS = ("id", "order_id", "parent_id", "product_id", "sku", "product_type", "qty_ordered",
                       "qty_canceled", "row_total", "tax_amount", "discount_amount", "price_incl_tax", "oms_status",
-                      "oms_status_reason", "product__id", "product__price")
+                      "oms_status_reason")
 
 
 def _locked_order(increment_id: str) -> Order:
@@ -84,9 +84,19 @@ def _items(order: Order) -> list[OrderItem]:
 
 
 def _update_items(order: Order) -> list[OrderItem]:
-    """The items of ``order`` with :data:`UPDATE_ITEM_FIELDS` (what an order update reads), in id order."""
-    items = list(OrderItem.objects.filter(order_id=order.pk).select_related("product")
-                 .only(*UPDATE_ITEM_FIELDS).order_by("id"))
+    """The items of ``order`` with :data:`UPDATE_ITEM_FIELDS` (what an order update reads), in id order.
+
+    The line plan reads a product only for the catalog price of bundle children: the products (id and
+    price) are loaded only when the order has a bundle.
+    """
+    items = sorted(OrderItem.objects.filter(order_id=order.pk).only(*UPDATE_ITEM_FIELDS).order_by(),
+                   key=lambda i: i.pk)
+    if any(i.product_type == Product.TYPE_BUNDLE for i in items):
+        ids = {i.product_id for i in items if i.product_id is not None}
+        products = {p.pk: p for p in Product.objects.filter(pk__in=ids).only("id", "price").order_by()}
+        for item in items:
+            if item.product_id is not None:
+                item.product = products.get(item.product_id)
     for item in items:
         item.order = order  # the locked instance; no query when something reads item.order
     return items
