@@ -166,9 +166,14 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
     applied to the order (``Order.oms_status_date``: updates and shipments) changes nothing and returns
     ``result: stale``. An update without a readable date is applied.
 
-    Raises RetryLater (order or line not known yet), PermanentError (order cannot be indexed). Idempotent:
-    the same update again changes nothing and adds no comment. An unknown status code is kept verbatim and
-    leaves the state unchanged.
+    Raises RetryLater (order or line not known yet), PermanentError (order cannot be indexed), before any
+    write. Inside an enclosing transaction (the worker's, per message) it takes no savepoint of its own: an
+    error leaves that transaction to be rolled back. Idempotent: the same update again changes nothing and
+    adds no comment. An unknown status code is kept verbatim and leaves the state unchanged.
+
+    Database work (pinned by tests/sales/test_update_queries.py): the order row locked with the columns
+    used, the items with the columns the line plan reads (product prices only for bundles), one UPDATE per
+    distinct line change, one UPDATE of the order's changed fields, one history row when the status changed.
     """
     now = timezone.now()
     dated = parse_datetime(update.status_date)
