@@ -122,3 +122,24 @@ def test_an_unknown_line_still_waits_and_an_update_without_lines_still_applies(
         apply(params)
         order.refresh_from_db()
         assert (order.oms_status, order.state) == ("APPROVED", Order.STATE_PROCESSING)
+
+
+def test_a_shipment_writes_its_items_shipped_quantities_in_one_update(
+    place: PlaceOrder, django_assert_num_queries: Any
+) -> None:
+    order = place(lines=[("SKU-A", 2), ("SKU-B", 1), ("EBOOK", 1)])
+    a, b, _ = order.items.order_by("id")
+    shipment = {"shipment": {"shipment_id": "S-1", "order_id": order.increment_id, "shipment_date": "2026-05-01",
+                             "packages": [{"carrier": "DHL", "tracking_number": "T1", "aggregated_items": [
+                                 {"sku": "SKU-A", "quantity": 2, "order_lines": [f"{a.pk}-1", f"{a.pk}-2"]},
+                                 {"sku": "SKU-B", "quantity": 1, "order_lines": [str(b.pk)]}]}]}}
+    params = messages.parse_shipment_done(shipment)
+    # lock, duplicate check, items, shipment, its items, tracks, ONE items UPDATE, order UPDATE, comment
+    with django_assert_num_queries(9):
+        result = lifecycle.record_shipment(params, shipment)
+    assert result["items"] == 2
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.qty_shipped, b.qty_shipped) == (Decimal(2), Decimal(1))
+    with django_assert_num_queries(2):  # a repeat: lock, duplicate found
+        assert lifecycle.record_shipment(params, shipment)["duplicate"] is True

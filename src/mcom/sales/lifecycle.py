@@ -317,9 +317,9 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
     not known yet), InvalidPayload (ships no goods line).
     """
     key = shipment_dedupe_key(shipment, params)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # errors are raised before any write (see apply_order_update)
         order = _locked_order(shipment.order_id)
-        existing = Shipment.objects.filter(dedupe_key=key).first()
+        existing = Shipment.objects.filter(dedupe_key=key).only("id").first()
         if existing is not None:
             return {"order": order.increment_id, "shipment": existing.pk, "duplicate": True}
         items = _items(order)
@@ -348,10 +348,11 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
                 continue
             rows.append(ShipmentItem(shipment=record, order_item=item, qty=qty))
             item.qty_shipped = Decimal(item.qty_shipped) + qty
-            item.save(update_fields=["qty_shipped"])
         ShipmentItem.objects.bulk_create(rows)
-        for kid in _sync_composites(items):
-            kid.save(update_fields=["qty_shipped"])
+        shipped_items = {r.order_item.pk: r.order_item for r in rows}
+        shipped_items.update((kid.pk, kid) for kid in _sync_composites(items))
+        if shipped_items:  # one UPDATE for every item whose shipped quantity moved (not a save per item)
+            OrderItem.objects.bulk_update(list(shipped_items.values()), ["qty_shipped"])
         tracks = [
             ShipmentTrack(shipment=record, carrier=p.carrier[:64], tracking_number=p.tracking_number[:128],
                           tracking_url=p.tracking_link[:512], comment=p.tracking_comment)
@@ -374,7 +375,7 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
                 fields += ["state", "status"]
         if fields:
             order.updated_at = now
-            order.save(update_fields=[*fields, "updated_at"])
+            _save_order(order, [*fields, "updated_at"])
         shipped = ", ".join(f"{r.qty.normalize():f} × {r.order_item.sku}" for r in rows)
         tracking = "; ".join(f"{t.carrier} {t.tracking_number}".strip() for t in tracks)
         comment = f"Shipped {shipped}" + (f" from {shipment.source_id}" if shipment.source_id else "")
