@@ -60,8 +60,20 @@ def guard_status_change(order: Order, status: str) -> None:
 # =============================================================================== inbound
 
 
+#: the order columns the inbound services read (the rest of the row is never loaded)
+ORDER_FIELDS = ("id", "increment_id", "state", "status", "oms_status", "oms_status_reason", "oms_status_date",
+                "oms_export_state", "oms_exported_at")
+#: the item columns an order update reads: the line plan (:func:`mcom.orderlines.plan_lines`) and the
+#: OMS line status fields
+UPDATE_ITEM_FIELDS = ("id", "order_id", "parent_id", "product_id", "sku", "product_type", "qty_ordered",
+                      "qty_canceled", "row_total", "tax_amount", "discount_amount", "price_incl_tax", "oms_status",
+                      "oms_status_reason")
+
+
 def _locked_order(increment_id: str) -> Order:
-    order = Order.objects.select_for_update().filter(increment_id=increment_id).first()
+    """The order row, locked (``SELECT … FOR UPDATE``), with :data:`ORDER_FIELDS` loaded. Raises RetryLater."""
+    order = next(iter(Order.objects.select_for_update().only(*ORDER_FIELDS)
+                      .filter(increment_id=increment_id).order_by()[:1]), None)
     if order is None:
         raise RetryLater(f"order {increment_id} is not known (yet)")
     return order
@@ -69,6 +81,30 @@ def _locked_order(increment_id: str) -> Order:
 
 def _items(order: Order) -> list[OrderItem]:
     return list(OrderItem.objects.filter(order=order).select_related("product").order_by("id"))
+
+
+def _update_items(order: Order) -> list[OrderItem]:
+    """The items of ``order`` with :data:`UPDATE_ITEM_FIELDS` (what an order update reads), in id order.
+
+    The line plan reads a product only for the catalog price of bundle children: the products (id and
+    price) are loaded only when the order has a bundle.
+    """
+    items = sorted(OrderItem.objects.filter(order_id=order.pk).only(*UPDATE_ITEM_FIELDS).order_by(),
+                   key=lambda i: i.pk)
+    if any(i.product_type == Product.TYPE_BUNDLE for i in items):
+        ids = {i.product_id for i in items if i.product_id is not None}
+        products = {p.pk: p for p in Product.objects.filter(pk__in=ids).only("id", "price").order_by()}
+        for item in items:
+            if item.product_id is not None:
+                item.product = products.get(item.product_id)
+    for item in items:
+        item.order = order  # the locked instance; no query when something reads item.order
+    return items
+
+
+def _save_order(order: Order, fields: Sequence[str]) -> None:
+    """One UPDATE of ``fields`` of ``order`` (no model signals: none carries business flow, see commerce.hooks)."""
+    Order.objects.filter(pk=order.pk).update(**{f: getattr(order, f) for f in fields})
 
 
 def _index(order: Order, items: Sequence[OrderItem]) -> mappers.LineIndex:
@@ -130,18 +166,25 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
     applied to the order (``Order.oms_status_date``: updates and shipments) changes nothing and returns
     ``result: stale``. An update without a readable date is applied.
 
-    Raises RetryLater (order or line not known yet), PermanentError (order cannot be indexed). Idempotent:
-    the same update again changes nothing and adds no comment. An unknown status code is kept verbatim and
-    leaves the state unchanged.
+    Raises RetryLater (order or line not known yet), PermanentError (order cannot be indexed), before any
+    write. Inside an enclosing transaction (the worker's, per message) it takes no savepoint of its own: an
+    error leaves that transaction to be rolled back. Idempotent: the same update again changes nothing and
+    adds no comment. An unknown status code is kept verbatim and leaves the state unchanged.
+
+    Database work (pinned by tests/sales/test_update_queries.py): the order row locked with the columns
+    used, the items with the columns the line plan reads (product prices only for bundles), one UPDATE per
+    distinct line change, one UPDATE of the order's changed fields, one history row when the status changed.
     """
     now = timezone.now()
     dated = parse_datetime(update.status_date)
-    with transaction.atomic():
+    # savepoint=False: inside the worker's per-message transaction the handler needs no savepoint of its
+    # own (any error here rolls that transaction back as a whole); called alone, this is the transaction.
+    with transaction.atomic(savepoint=False):
         order = _locked_order(update.order_id)
         stale = _stale(order, dated, "status update")
         if stale is not None:
             return stale
-        items = _items(order)
+        items = _update_items(order)
         index = _index(order, items)
         per_item: dict[int, list[Any]] = defaultdict(list)
         unknown = []
@@ -156,6 +199,8 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
         if unknown:
             raise RetryLater(f"order {update.order_id}: unknown line(s) {', '.join(unknown[:5])}")
         changed_items = 0
+        # items that change to the same values share one UPDATE (usually: all lines got the same status)
+        changes: dict[tuple[str, str, Decimal], list[int]] = defaultdict(list)
         for item in items:
             lines = per_item.get(item.pk)
             if not lines:
@@ -165,8 +210,11 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
             cancelled = min(sum((_cancelled_units(ln) for ln in lines), ZERO), Decimal(item.qty_ordered))
             if (item.oms_status, item.oms_status_reason, Decimal(item.qty_canceled)) != (status, reason, cancelled):
                 item.oms_status, item.oms_status_reason, item.qty_canceled = status, reason, cancelled
-                item.save(update_fields=["oms_status", "oms_status_reason", "qty_canceled"])
+                changes[(status, reason, cancelled)].append(item.pk)
                 changed_items += 1
+        for (status, reason, cancelled), ids in changes.items():
+            OrderItem.objects.filter(pk__in=ids).update(oms_status=status, oms_status_reason=reason,
+                                                        qty_canceled=cancelled)
         fields = _mark_known_to_oms(order, now) + _advance_date(order, dated)
         change = mappers.map_order_status(update.status, update.status_reason) if update.status else None
         status_changed = bool(update.status) and (order.oms_status, order.oms_status_reason) != (
@@ -179,7 +227,7 @@ def apply_order_update(update: OrderUpdate) -> dict[str, Any]:
             fields += ["state", "status"]
         if fields:
             order.updated_at = now
-            order.save(update_fields=[*fields, "updated_at"])
+            _save_order(order, [*fields, "updated_at"])
         if status_changed:
             label = update.status + (f" ({update.status_reason})" if update.status_reason else "")
             note = "" if change is not None else " — unknown status code, order state kept"
@@ -269,9 +317,9 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
     not known yet), InvalidPayload (ships no goods line).
     """
     key = shipment_dedupe_key(shipment, params)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # errors are raised before any write (see apply_order_update)
         order = _locked_order(shipment.order_id)
-        existing = Shipment.objects.filter(dedupe_key=key).first()
+        existing = Shipment.objects.filter(dedupe_key=key).only("id").first()
         if existing is not None:
             return {"order": order.increment_id, "shipment": existing.pk, "duplicate": True}
         items = _items(order)
@@ -300,10 +348,11 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
                 continue
             rows.append(ShipmentItem(shipment=record, order_item=item, qty=qty))
             item.qty_shipped = Decimal(item.qty_shipped) + qty
-            item.save(update_fields=["qty_shipped"])
         ShipmentItem.objects.bulk_create(rows)
-        for kid in _sync_composites(items):
-            kid.save(update_fields=["qty_shipped"])
+        shipped_items = {r.order_item.pk: r.order_item for r in rows}
+        shipped_items.update((kid.pk, kid) for kid in _sync_composites(items))
+        if shipped_items:  # one UPDATE for every item whose shipped quantity moved (not a save per item)
+            OrderItem.objects.bulk_update(list(shipped_items.values()), ["qty_shipped"])
         tracks = [
             ShipmentTrack(shipment=record, carrier=p.carrier[:64], tracking_number=p.tracking_number[:128],
                           tracking_url=p.tracking_link[:512], comment=p.tracking_comment)
@@ -326,7 +375,7 @@ def record_shipment(shipment: ShipmentDone, params: Mapping[str, Any]) -> dict[s
                 fields += ["state", "status"]
         if fields:
             order.updated_at = now
-            order.save(update_fields=[*fields, "updated_at"])
+            _save_order(order, [*fields, "updated_at"])
         shipped = ", ".join(f"{r.qty.normalize():f} × {r.order_item.sku}" for r in rows)
         tracking = "; ".join(f"{t.carrier} {t.tracking_number}".strip() for t in tracks)
         comment = f"Shipped {shipped}" + (f" from {shipment.source_id}" if shipment.source_id else "")
