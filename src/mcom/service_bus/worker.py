@@ -41,7 +41,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -163,13 +163,16 @@ def _replayed(c: Claimed, attempts: int, replayed: Mapping[int, datetime]) -> bo
 
 
 def _process_inbound(
-    c: Claimed, queue: envconfig.QueueConfig, replayed: Mapping[int, datetime] | None = None
+    c: Claimed, queue: envconfig.QueueConfig, replayed: Mapping[int, datetime] | None = None,
+    after: list[Callable[[], object]] | None = None,
 ) -> str | None:
     """Run the handler of one claimed inbound row; returns the new status (None: claim lost).
 
-    Success: the handler's writes and the ``complete`` update commit in one transaction, the
-    update conditional on our claim token (else everything rolls back). Failure: the handler's
-    transaction rolls back and the failure is recorded in a second one.
+    Success: the handler's writes and the ``complete`` update commit in one transaction (a
+    savepoint when :func:`tick` batches the commit), the update conditional on our claim token
+    (else everything rolls back). Failure: the handler's transaction rolls back and the failure
+    is recorded in a second one. ``after``: the operator events of a failure are appended there
+    (run after the batch's commit) instead of being run at once.
     """
     route = registry.inbound_route(c.topic)
     attempts = c.attempts + 1
@@ -207,8 +210,15 @@ def _process_inbound(
             log.warning("inbound #%d: claim lost before the failure was recorded", c.id)
             return None
     log.warning("inbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, attempts, status, decision.reason)
-    events.attempt_failed(log_id=c.id, direction=LM.IN, topic=c.topic, entity_key=c.entity_key, attempt=attempts,
-                          status=status, reason=decision.reason, error=error)
+
+    def event(reason: str = decision.reason, error: BaseException = error) -> object:
+        return events.attempt_failed(log_id=c.id, direction=LM.IN, topic=c.topic, entity_key=c.entity_key,
+                                     attempt=attempts, status=status, reason=reason, error=error)
+
+    if after is None:
+        event()
+    else:
+        after.append(event)
     return status
 
 
@@ -416,21 +426,43 @@ def tick(direction: str, limit: int | None = None) -> int:
     batch = _claim(direction, min(limit or queue.batch_size, queue.batch_size))
     if direction == LM.OUT:
         return sum(1 for status in _send_batch(batch, queue).values() if status is not None)
+    return _tick_inbound(batch, queue)
+
+
+def _tick_inbound(batch: Sequence[Claimed], queue: envconfig.QueueConfig) -> int:
+    """Process a claimed inbound batch in id order, committing together: one transaction per
+    ``[worker] commit_every`` messages or ``commit_seconds``, whichever comes first, each message
+    in a savepoint of it (handler + ``complete``; a failure or a lost claim rolls back only its
+    savepoint and the failure is recorded in the outer transaction). A failed row holds back the
+    later rows of its entity in the batch (released); a lost connection commits nothing of the open
+    chunk, whose claims then expire and are run again."""
+    config = envconfig.current().worker
     done = 0
     failed_keys: set[str] = set()
     replayed = replay.applied_among({c.id: c.payload for c in batch})  # one query per batch
-    for i, c in enumerate(batch):
-        if _stop.is_set():
-            message_log.release(batch[i:])
-            break
-        if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
-            message_log.release([c])
-            continue
-        status = _process_inbound(c, queue, replayed)
-        if status is not None:
-            done += 1
-        if status != LM.COMPLETE:
-            failed_keys.add(c.entity_key)
+    i = 0
+    while i < len(batch) and not _stop.is_set():
+        after: list[Callable[[], object]] = []
+        with transaction.atomic():
+            started, in_chunk = time.monotonic(), 0
+            while i < len(batch) and not _stop.is_set():
+                c = batch[i]
+                i += 1
+                if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
+                    message_log.release([c])
+                    continue
+                status = _process_inbound(c, queue, replayed, after)
+                if status is not None:
+                    done += 1
+                if status != LM.COMPLETE:
+                    failed_keys.add(c.entity_key)
+                in_chunk += 1
+                if in_chunk >= config.commit_every or time.monotonic() - started >= config.commit_seconds:
+                    break
+        for event in after:  # operator events once the outcome is committed
+            event()
+    if i < len(batch):
+        message_log.release(batch[i:])
     return done
 
 
