@@ -3,7 +3,9 @@ register root, ``remote/oms``, ``delegate/oms``, ``events``. Records every reque
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,10 @@ class FakeBus:
         # method -> (status, body bytes) ; default: 200 {"jsonrpc":"2.0","id":1,"result":[]}
         self.answers: dict[str, tuple[int, bytes]] = {}
         self.server: ThreadedServer | None = None
+        # cleared: every RPC waits until it is set again (a send that blocks); ``held`` tells one waits
+        self.open = threading.Event()
+        self.open.set()
+        self.held = threading.Event()
         self.url = ""
 
     # ------------------------------------------------------------------ app
@@ -66,6 +72,9 @@ class FakeBus:
         if auth.removeprefix("Bearer ") not in self.valid_tokens:
             return JSONResponse({"error": "invalid token"}, status_code=401)
         method = json.loads(body).get("method", "")
+        if not self.open.is_set():
+            self.held.set()
+            await asyncio.to_thread(self.open.wait, 60)
         status, answer = self.answers.get(method, (200, b'{"jsonrpc":"2.0","id":1,"result":[]}'))
         return Response(answer, status_code=status, media_type="application/json")
 
