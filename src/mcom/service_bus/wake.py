@@ -115,6 +115,11 @@ def _peer_paths() -> list[str]:
     return _Peers.paths
 
 
+def forget_peers() -> None:
+    """Read ``var/wake`` again at the next wake-up (a worker started within the last second)."""
+    _Peers.read_at = 0.0
+
+
 def _send_datagrams(direction: str) -> None:
     paths = _peer_paths()
     if not paths:
