@@ -143,3 +143,17 @@ def test_the_cron_lane_leaves_the_message_jobs_to_the_lanes(
     ran = set(CronJobState.objects.filter(last_finished_at__isnull=False).values_list("name", flat=True))
     assert "service_bus.prune" in ran
     assert not ran & lanes.LANE_JOBS
+
+
+def test_the_message_time_limit_holds_in_a_lane_thread(env: Any, effects: Any) -> None:
+    env(queue__message_time_limit=0.3, queue__backoff_base_seconds=60)
+    pk = inbox.store_inbound(COUNT, {"entity": "slow", "n": 1, "sleep": 1.5}).pk
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: (done.append(worker.process_inbound()), connections.close_all()))
+    thread.start()
+    thread.join(WAIT)
+    row = LoggedMessage.objects.get(pk=pk)
+    assert done == [1]
+    assert row.status == LoggedMessage.RETRY
+    assert "time limit of 0.3 s exceeded" in row.last_error
+    assert effects.effects() == []  # the handler's write rolled back with its savepoint

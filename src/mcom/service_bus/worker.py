@@ -119,9 +119,15 @@ def stop_on_signals() -> Iterator[None]:
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`TimeLimitExceeded` in the block after ``seconds`` (main thread; else no limit)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    """Raise :class:`TimeLimitExceeded` in the block after ``seconds``: by ``SIGALRM`` in the main
+    thread, by an asynchronous exception in other threads (the lanes of ``mcom worker``: raised at
+    the thread's next Python instruction, so a call blocked in C — a socket read — ends first)."""
+    if seconds <= 0:
         yield
+        return
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        with _thread_time_limit(seconds):
+            yield
         return
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
@@ -134,6 +140,35 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _thread_time_limit(seconds: float) -> Iterator[None]:
+    import ctypes
+
+    set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    tid = ctypes.c_ulong(threading.get_ident())
+    exceeded = type("TimeLimitExceeded", (TimeLimitExceeded,),
+                    {"__str__": lambda self: f"time limit of {seconds:g} s exceeded"})
+    lock = threading.Lock()
+    active = [True]
+
+    def fire() -> None:
+        with lock:
+            if active[0]:
+                set_async_exc(tid, ctypes.py_object(exceeded))
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            if active[0]:
+                active[0] = False
+                set_async_exc(tid, None)  # clear one raised but not delivered yet
 
 
 def policy(queue: envconfig.QueueConfig) -> RetryPolicy:
