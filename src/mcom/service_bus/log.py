@@ -15,6 +15,8 @@ Inserts:
 - outbound (:func:`insert_outbound_one`, :func:`insert_outbound`): the outbox's rows, many in
   one multi-row ``INSERT … RETURNING`` per chunk; :func:`replace_waiting_payloads` gives a
   waiting message with the same dedupe key the newest params instead.
+- every insert wakes the worker's lane of its direction (:mod:`~mcom.service_bus.wake`: ``NOTIFY``
+  in the inserting transaction on PostgreSQL, after commit on SQLite).
 
 State machine (``new``/``retry`` → ``processing`` → ``complete``/``retry``/``error``; ``error``
 → ``ignored``/``retry`` by an operator or a superseding message):

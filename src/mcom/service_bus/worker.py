@@ -13,8 +13,10 @@ Per-entity order: a row is eligible only when no earlier row (lower id) with the
 that earlier row is claimed in the same batch just before it. A failed row therefore holds back
 the later rows of its entity only; other entities proceed.
 
-Inbound: the handler runs in a transaction together with the status update, which is
-conditional on the claim token (exactly-once effect). Outbound (:func:`_send_batch`): the claim
+Inbound (:func:`_tick_inbound`): the handler runs in a savepoint together with the status
+update, which is conditional on the claim token (exactly-once effect); the batch commits every
+``[worker] commit_every`` messages or ``commit_seconds`` (a failure rolls back only its savepoint
+and is recorded in the batch's transaction). Outbound (:func:`_send_batch`): the claim
 counts the attempt (``attempts + 1``, given back when a claimed row is released unsent); the
 messages are sent one after another by the OMS client (path by ``kind``) and the successes are
 recorded in batches: one transaction marks them ``complete`` (conditional on the claim token)
