@@ -180,8 +180,10 @@ def notify_in_transaction(direction: str) -> None:
             cur.execute(f"NOTIFY {CHANNEL}, '{direction}'")
         return
     fn = _AFTER[direction]
-    if connection.in_atomic_block and any(entry[1] is fn for entry in connection.run_on_commit):
-        return  # one wake-up per transaction
+    if connection.in_atomic_block:
+        here = set(connection.savepoint_ids)
+        if any(entry[1] is fn and set(entry[0]) <= here for entry in connection.run_on_commit):
+            return  # one wake-up per transaction (one registered where a rollback of ours cannot drop it)
     transaction.on_commit(fn)
 
 
