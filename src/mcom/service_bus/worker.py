@@ -38,6 +38,7 @@ errors, time limit and unexpected exceptions → ``retry`` after exponential bac
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -144,33 +145,68 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+class _Watchdog:
+    """One thread per process raising :class:`TimeLimitExceeded` in the threads whose limit passed
+    (``PyThreadState_SetAsyncExc``); a limit costs a dict entry, not a thread."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self._set = ctypes.pythonapi.PyThreadState_SetAsyncExc
+        self._ctypes = ctypes
+        self._cond = threading.Condition()
+        self._limits: dict[int, tuple[float, type[BaseException]]] = {}  # thread id → (deadline, exception)
+        self._thread: threading.Thread | None = None
+        self._next = 0.0  # when the watchdog looks next
+
+    def arm(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            self._limits[threading.get_ident()] = (deadline, _exceeded(seconds))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mcom-time-limit", daemon=True)
+                self._thread.start()
+            if deadline < self._next:  # else the watchdog wakes up in time anyway
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        tid = threading.get_ident()
+        with self._cond:
+            if self._limits.pop(tid, None) is None:  # it fired: clear the exception if not delivered yet
+                self._set(self._ctypes.c_ulong(tid), None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for tid, (deadline, exc) in list(self._limits.items()):
+                    if deadline <= now:
+                        del self._limits[tid]
+                        self._set(self._ctypes.c_ulong(tid), self._ctypes.py_object(exc))
+                self._next = min((d for d, _ in self._limits.values()), default=now + 60.0)
+                self._cond.wait(max(self._next - now, 0.001))
+
+
+_watchdog: _Watchdog | None = None
+
+
+@functools.lru_cache(maxsize=32)
+def _exceeded(seconds: float) -> type[BaseException]:
+    """The exception raised in a thread after ``seconds`` (its message names the limit)."""
+    return type("TimeLimitExceeded", (TimeLimitExceeded,),
+                {"__str__": lambda self: f"time limit of {seconds:g} s exceeded"})
+
+
 @contextmanager
 def _thread_time_limit(seconds: float) -> Iterator[None]:
-    import ctypes
-
-    set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-    tid = ctypes.c_ulong(threading.get_ident())
-    exceeded = type("TimeLimitExceeded", (TimeLimitExceeded,),
-                    {"__str__": lambda self: f"time limit of {seconds:g} s exceeded"})
-    lock = threading.Lock()
-    active = [True]
-
-    def fire() -> None:
-        with lock:
-            if active[0]:
-                set_async_exc(tid, ctypes.py_object(exceeded))
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = _Watchdog()
+    _watchdog.arm(seconds)
     try:
         yield
     finally:
-        timer.cancel()
-        with lock:
-            if active[0]:
-                active[0] = False
-                set_async_exc(tid, None)  # clear one raised but not delivered yet
+        _watchdog.disarm()
 
 
 def policy(queue: envconfig.QueueConfig) -> RetryPolicy:
