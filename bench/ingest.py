@@ -21,7 +21,8 @@ def measure(inst: common.Instance, which: str, bodies: list[bytes], args: argpar
     common.truncate(inst)
     port = common.free_port()
     if which == "mcom":
-        cmd = [sys.executable, "-m", "mcom.cli.main", "serve", "--no-cron", "--port", str(port), "--workers", str(args.workers)]
+        cmd = [sys.executable, "-m", "mcom.cli.main", "serve", "--no-worker", "--port", str(port),
+               "--web-workers", str(args.workers)]
         env = inst.env()
     else:
         cmd = [

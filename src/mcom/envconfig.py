@@ -214,6 +214,18 @@ class CronConfig(_Section):
     interval_seconds: float = Field(default=2.0, gt=0)
 
 
+class WorkerConfig(_Section):
+    """``mcom worker`` (its inbound, outbound and cron lanes; docs/deployment.md)."""
+
+    #: a lane with nothing to do looks again after this long even without a wake-up (the safety net:
+    #: new work wakes it at once through NOTIFY / a datagram; a retry's backoff ends on the poll)
+    poll_seconds: float = Field(default=5.0, gt=0)
+    #: inbound: the claimed batch commits after this many messages …
+    commit_every: int = Field(default=50, ge=1)
+    #: … or after this long, whichever comes first (latency of an applied message stays low)
+    commit_seconds: float = Field(default=0.05, gt=0)
+
+
 class ObservabilityConfig(_Section):
     """Operator endpoints and log format (``/metrics``, ``/readyz``, ``var/log``; docs/deployment.md)."""
 
@@ -240,6 +252,7 @@ class EnvConfig(_Section):
     service_bus: ServiceBusConfig = Field(default_factory=ServiceBusConfig)
     queue: QueueConfig = Field(default_factory=QueueConfig)
     cron: CronConfig = Field(default_factory=CronConfig)
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
 

@@ -36,7 +36,7 @@ BATCH = 10
 
 def cron_child(serve_pid: int) -> int | None:
     for pid in children(serve_pid):
-        if "cron:run" in cmdline(pid) and alive(pid):
+        if "mcom.cli.main worker" in cmdline(pid) and alive(pid):
             return pid
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,10 @@ class FakeBus:
         # method -> (status, body bytes) ; default: 200 {"jsonrpc":"2.0","id":1,"result":[]}
         self.answers: dict[str, tuple[int, bytes]] = {}
         self.server: ThreadedServer | None = None
+        # cleared: every RPC waits until it is set again (a send that blocks); ``held`` tells one waits
+        self.open = threading.Event()
+        self.open.set()
+        self.held = threading.Event()
         self.url = ""
         # concurrency probe: RPCs wait until ``gate`` of them were in the handler at once (then the
         # gate stays open) or ``gate_timeout`` seconds passed; ``max_inflight`` is the most seen at once
@@ -76,6 +81,9 @@ class FakeBus:
         method = json.loads(body).get("method", "")
         if self.gate:
             await self._pass_gate()
+        if not self.open.is_set():
+            self.held.set()
+            await asyncio.to_thread(self.open.wait, 60)
         status, answer = self.answers.get(method, (200, b'{"jsonrpc":"2.0","id":1,"result":[]}'))
         return Response(answer, status_code=status, media_type="application/json")
 

@@ -47,8 +47,9 @@ def _register() -> None:
     from mcom.cli import sandbox as sandbox_cmds
     from mcom.cli import serve as serve_cmds
     from mcom.cli import setup as setup_cmds
+    from mcom.cli import worker as worker_cmds
 
-    for mod in (setup_cmds, serve_cmds, sandbox_cmds):
+    for mod in (setup_cmds, serve_cmds, sandbox_cmds, worker_cmds):
         for cmd in mod.COMMANDS:
             main.add_command(cmd)
     from mcom.catalog import commands as catalog_cmds

@@ -1,14 +1,15 @@
-"""`serve` and `cron:run`: web (uvicorn + the ASGI app) and the cron worker.
+"""`serve` and `cron:run`: web (uvicorn + the ASGI app) and its message workers (``mcom worker``).
 
 Self-healing (issue 16):
 
 - ``cron:run --loop`` survives database restarts and lost connections: a pass that fails on the
   connection closes it and the loop retries with backoff (1 s doubling to 30 s), logging once when
   the outage starts and once when the database is back (:class:`mcom.service_bus.cron.Outage`).
-- ``serve`` supervises its cron child: when the child dies (crash, ``kill -9``) it is reaped and
+- ``serve`` supervises its worker children (``mcom worker``, :mod:`mcom.cli.worker`; ``--workers N``):
+  when a child dies (crash, ``kill -9``) it is reaped and
   started again with backoff, and the log says why. The child also gets SIGTERM when ``serve``
   itself dies (``PR_SET_PDEATHSIG`` on Linux), so it never outlives its parent.
-- SIGTERM and SIGINT to ``serve`` stop uvicorn and then the child (SIGTERM; the child finishes the
+- SIGTERM and SIGINT to ``serve`` stop uvicorn and then the children (SIGTERM; each finishes the
   message in hand and gives back its claims), waiting at most ``[queue] lease_seconds`` before
   SIGKILL. uvicorn re-raises the signal it caught after shutting down; ``serve``'s own handler
   turns that into an exception so the cleanup always runs.
@@ -33,7 +34,7 @@ from mcom.cli.base import CommandError, needs_django, setup_django
 
 log = logging.getLogger("mcom.serve")
 
-#: backoff between restarts of a cron child that keeps dying; reset after it ran this long
+#: backoff between restarts of a worker child that keeps dying; reset after it ran this long
 RESTART_MIN_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
 HEALTHY_SECONDS = 60.0
@@ -113,26 +114,27 @@ def _describe(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-class CronSupervisor:
-    """Runs ``cron:run --loop`` as a child process and starts it again whenever it dies."""
+class WorkerSupervisor:
+    """Runs ``mcom worker`` as a child process and starts it again whenever it dies."""
 
-    def __init__(self, stop_timeout: float) -> None:
+    def __init__(self, stop_timeout: float, args: tuple[str, ...] = ("worker",)) -> None:
         self.stop_timeout = stop_timeout
+        self.args = args
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._watch, name="cron-supervisor", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "mcom.cli.main", "cron:run", "--loop",
+        return subprocess.Popen([sys.executable, "-m", "mcom.cli.main", *self.args,
                                  "--parent-pid", str(os.getpid())], env=dict(os.environ))
 
-    def start(self) -> CronSupervisor:
+    def start(self) -> WorkerSupervisor:
         with self._lock:
             self._proc = self._spawn()
         self._thread.start()
@@ -151,8 +153,8 @@ class CronSupervisor:
             if lived >= HEALTHY_SECONDS:
                 delay = RESTART_MIN_SECONDS
             reason = _describe(code)
-            log.warning("cron worker (pid %d) %s after %.0f s; restarting it in %.0f s", proc.pid, reason, lived, delay)
-            click.echo(f"mcom serve: cron worker (pid {proc.pid}) {reason}; restarting in {delay:.0f} s", err=True)
+            log.warning("worker (pid %d) %s after %.0f s; restarting it in %.0f s", proc.pid, reason, lived, delay)
+            click.echo(f"mcom serve: worker (pid {proc.pid}) {reason}; restarting in {delay:.0f} s", err=True)
             if self._stopping.wait(delay):
                 return
             with self._lock:
@@ -160,7 +162,7 @@ class CronSupervisor:
                     return
                 self._proc = self._spawn()
                 self.restarts += 1
-            log.info("cron worker restarted (pid %d, restart %d)", self._proc.pid, self.restarts)
+            log.info("worker restarted (pid %d, restart %d)", self._proc.pid, self.restarts)
             started = time.monotonic()
             delay = min(delay * 2, RESTART_MAX_SECONDS)
 
@@ -177,7 +179,7 @@ class CronSupervisor:
         try:
             proc.wait(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
-            log.warning("cron worker (pid %d) did not stop within %.0f s; killing it", proc.pid, self.stop_timeout)
+            log.warning("worker (pid %d) did not stop within %.0f s; killing it", proc.pid, self.stop_timeout)
             proc.kill()
             proc.wait()
 
@@ -190,34 +192,45 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise _Stopped(signum)
 
 
+#: the former name (``serve`` ran ``cron:run --loop`` before ``mcom worker`` existed)
+CronSupervisor = WorkerSupervisor
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--no-cron", is_flag=True, help="Do not run the cron worker")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Web worker processes")
-def serve(host: str, port: int, no_cron: bool, workers: int) -> None:
-    """Serve the admin, the REST API and the inbound endpoint, and run the cron worker.
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
+              help="Message-worker processes (mcom worker: inbound, outbound and cron lanes)")
+@click.option("--no-worker", is_flag=True, help="Run no message worker (run `mcom worker` elsewhere)")
+@click.option("--no-cron", is_flag=True, hidden=True, help="Former name of --no-worker")
+@click.option("--web-workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Web (uvicorn) processes")
+def serve(host: str, port: int, workers: int, no_worker: bool, no_cron: bool, web_workers: int) -> None:
+    """Serve the admin, the REST API and the inbound endpoint, and run the message worker.
 
-    uvicorn (httptools + uvloop) serves mcom.asgi; cron runs in a supervised child process that
-    passes every [cron] interval_seconds and is restarted when it dies. SIGTERM or Ctrl-C stops both.
+    uvicorn (httptools + uvloop) serves mcom.asgi; `mcom worker` runs in supervised child processes
+    (inbound, outbound and cron lanes, woken at once by new messages) that are restarted when they
+    die. SIGTERM or Ctrl-C stops everything.
     """
     import uvicorn
 
     from mcom import envconfig
 
     setup_django()
+    count = 0 if (no_worker or no_cron) else workers
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
-    supervisor: CronSupervisor | None = None
+    supervisors: list[WorkerSupervisor] = []
     try:
-        if not no_cron:
-            supervisor = CronSupervisor(stop_timeout=float(envconfig.current().queue.lease_seconds)).start()
-        click.echo(f"mcom serving on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}"
-                   f"{', cron running' if supervisor else ', no cron'}). Ctrl-C stops.")
+        stop_timeout = float(envconfig.current().queue.lease_seconds)
+        for _ in range(count):
+            supervisors.append(WorkerSupervisor(stop_timeout=stop_timeout).start())
+        click.echo(f"mcom serving on http://{host}:{port} ({web_workers} web worker{'s' if web_workers > 1 else ''}, "
+                   f"{count or 'no'} message worker{'s' if count != 1 else ''}). Ctrl-C stops.")
         uvicorn.run(
             "mcom.asgi:application",
             host=host,
             port=port,
-            workers=workers,
+            workers=web_workers,
             loop="uvloop",
             http="httptools",
             lifespan="on",
@@ -231,8 +244,11 @@ def serve(host: str, port: int, no_cron: bool, workers: int) -> None:
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
         try:
-            if supervisor is not None:
-                supervisor.stop()
+            stoppers = [threading.Thread(target=s.stop) for s in supervisors]
+            for t in stoppers:
+                t.start()
+            for t in stoppers:
+                t.join()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -73,7 +73,7 @@ def readiness() -> tuple[bool, dict[str, Any]]:
         return False, report
     max_age = envconfig.current().observability.heartbeat_max_age_seconds
     if last is None:
-        report["worker"] = "no worker pass has finished yet (is mcom serve or cron:run running?)"
+        report["worker"] = "no worker pass has finished yet (is mcom serve, mcom worker or cron:run running?)"
         return False, report
     age = (timezone.now() - last).total_seconds()
     report["worker_last_pass_seconds_ago"] = round(age, 1)

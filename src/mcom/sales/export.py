@@ -64,7 +64,8 @@ SYNC_PATH = "mcom/transport/process_order_synchronously"
 
 EXPORTABLE = (Order.EXPORT_NOT_EXPORTED, Order.EXPORT_FAILED, Order.EXPORT_SKIPPED)
 BATCH_SIZE = 200
-CRON_LIMIT = 1_000
+#: a pass reads the due order ids this many at a time (it goes on until no order is due)
+PASS_CHUNK = 1_000
 RETRY_BASE_SECONDS = 30.0
 RETRY_MAX_SECONDS = 3_600.0
 ZERO = Decimal("0")
@@ -348,11 +349,14 @@ def _queue_batch(ids: Sequence[int], rules: Mapping[int, StoreRules], pset: plug
 
 
 def queue_orders(*, limit: int | None = None, order_ids: Sequence[int] | None = None,
-                 due_only: bool = True) -> QueueResult:
+                 due_only: bool = True, stop: Callable[[], bool] | None = None) -> QueueResult:
     """One export pass: mark stores without channel, then map + enqueue the eligible orders (oldest first).
 
-    ``limit`` caps the number of orders considered; ``order_ids`` restricts to those orders;
-    ``due_only=False`` ignores the retry schedule. An order that cannot be read back, mapped or
+    The due orders are read :data:`PASS_CHUNK` ids at a time and queued in batches of
+    :data:`BATCH_SIZE`, each committed on its own (the sender is woken by each commit), until no
+    order is due any more, ``limit`` orders were considered, or ``stop()`` turns true (checked
+    between batches). ``order_ids`` restricts to those orders; ``due_only=False`` ignores the
+    retry schedule. An order that cannot be read back, mapped or
     queued is marked ``failed`` with its reason, alone; the rest of the pass proceeds (never raises). A batch that races with another exporter is rolled back and left for the next pass.
     Idempotent: an order is never queued twice.
     """
@@ -364,12 +368,20 @@ def queue_orders(*, limit: int | None = None, order_ids: Sequence[int] | None = 
     qs = eligible_orders(rules, due_only=due_only)
     if order_ids is not None:
         qs = qs.filter(pk__in=order_ids)
-    ids = list(qs.order_by("id").values_list("id", flat=True)[:limit])
-    if not ids:
-        return result
-    pset = plugins.current()
-    for batch in _chunks(ids, BATCH_SIZE):
-        _queue_isolated(batch, rules, pset, result)
+    pset: plugins.PluginSet | None = None
+    last_id, considered = 0, 0
+    while limit is None or considered < limit:
+        take = PASS_CHUNK if limit is None else min(PASS_CHUNK, limit - considered)
+        ids = list(qs.filter(id__gt=last_id).order_by("id").values_list("id", flat=True)[:take])
+        if not ids:
+            break
+        last_id, considered = ids[-1], considered + len(ids)
+        if pset is None:
+            pset = plugins.current()
+        for batch in _chunks(ids, BATCH_SIZE):
+            if stop is not None and stop():
+                return result
+            _queue_isolated(batch, rules, pset, result)
     return result
 
 

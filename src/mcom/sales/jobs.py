@@ -2,8 +2,9 @@
 
 - ``ORDER_CREATE`` is an asynchronous command (``delegate/oms``); its hooks set the order's
   export state (:func:`mcom.sales.export.export_sent` / :func:`~mcom.sales.export.export_failed`).
-- Cron ``sales.export_orders`` (every 5 s): one export pass (:func:`mcom.sales.export.queue_orders`),
-  at most :data:`~mcom.sales.export.CRON_LIMIT` orders; the worker sends them.
+- Cron ``sales.export_orders`` (every 5 s): one export pass (:func:`mcom.sales.export.queue_orders`)
+  until no order is due (no cap; each batch commits and wakes the sender), ended early only by a
+  stop request of the worker.
 - ``commerce.hooks.order_placed`` → synchronous export when configured;
   ``commerce.hooks.order_status_guard`` → local status changes of exported orders are refused.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from mcom.commerce import hooks
 from mcom.sales import export, lifecycle
-from mcom.service_bus import methods, registry
+from mcom.service_bus import methods, registry, worker
 from mcom.service_bus.models import LoggedMessage
 
 EXPORT_EVERY_SECONDS = 5.0
@@ -55,7 +56,7 @@ registry.outbound(
 @registry.cron_job("sales.export_orders", every_seconds=EXPORT_EVERY_SECONDS, module="sales")
 def export_orders() -> dict[str, int]:
     """Queue the orders that are due for export (see :mod:`mcom.sales.export`)."""
-    return export.queue_orders(limit=export.CRON_LIMIT).summary()
+    return export.queue_orders(stop=worker.stop_requested).summary()
 
 
 hooks.register(hooks.order_placed, export.on_order_placed)

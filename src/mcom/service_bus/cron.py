@@ -154,14 +154,16 @@ def _claim(name: str, now: datetime, force: bool, seconds: float) -> datetime | 
     return token if qs.update(locked_until=token, last_started_at=now) == 1 else None
 
 
-def run_due(now: datetime | None = None, force: bool = False, only: str | None = None) -> list[JobRun]:
+def run_due(now: datetime | None = None, force: bool = False, only: str | None = None,
+            exclude: frozenset[str] = frozenset()) -> list[JobRun]:
     """Run every due job of the enabled modules once (``force``: every job, due or not).
 
-    ``only`` restricts the pass to one job name. A job's exception is logged and recorded in
+    ``only`` restricts the pass to one job name; ``exclude`` leaves jobs out (``mcom worker``'s cron
+    lane: its inbound and outbound lanes do the message jobs' work). A job's exception is logged and recorded in
     ``last_error``; it does not stop the pass. A lost database connection propagates
     (:func:`is_connection_error`). Returns what ran, in registration order.
     """
-    jobs = [j for j in registry.cron_jobs() if only is None or j.name == only]
+    jobs = [j for j in registry.cron_jobs() if (only is None or j.name == only) and j.name not in exclude]
     now = now or timezone.now()
     _ensure_states([j.name for j in jobs], now)
     runs: list[JobRun] = []
@@ -190,6 +192,15 @@ def run_due(now: datetime | None = None, force: bool = False, only: str | None =
         )
         runs.append(JobRun(job.name, not error, time.monotonic() - started, result, error))
     return runs
+
+
+def beat(name: str) -> None:
+    """Record that the work of job ``name`` was just done outside a pass (a lane of ``mcom worker``):
+    its ``last_finished_at`` is the heartbeat ``/readyz`` reads. The job's lock is left alone."""
+    now = timezone.now()
+    if not CronJobState.objects.filter(name=name).update(last_finished_at=now):
+        _ensure_states([name], now)
+        CronJobState.objects.filter(name=name).update(last_finished_at=now)
 
 
 def summary(runs: list[JobRun]) -> str:

@@ -15,6 +15,8 @@ Inserts:
 - outbound (:func:`insert_outbound_one`, :func:`insert_outbound`): the outbox's rows, many in
   one multi-row ``INSERT … RETURNING`` per chunk; :func:`replace_waiting_payloads` gives a
   waiting message with the same dedupe key the newest params instead.
+- every insert wakes the worker's lane of its direction (:mod:`~mcom.service_bus.wake`: ``NOTIFY``
+  in the inserting transaction on PostgreSQL, after commit on SQLite).
 
 State machine (``new``/``retry`` → ``processing`` → ``complete``/``retry``/``error``; ``error``
 → ``ignored``/``retry`` by an operator or a superseding message):
@@ -54,6 +56,7 @@ from typing import Any, Protocol
 from django.db import connection, transaction
 from django.utils import timezone
 
+from mcom.service_bus import wake
 from mcom.service_bus.models import Direction, Status
 from mcom.service_bus.models import LoggedMessage as LM
 from mcom.service_bus.retry import Decision
@@ -164,6 +167,7 @@ def store_inbound(row: InboundRow) -> LM:
     with transaction.atomic():
         with connection.cursor() as cur:
             insert_inbound(cur, [row], _dt(timezone.now()))
+        wake.notify_in_transaction(wake.IN)
         stored = LM.objects.get(direction=Direction.IN, message_id=row.message_id)
         if stored.payload == row.payload:
             return stored
@@ -196,6 +200,7 @@ class _SqlStore:
     provide the connection, parameter marker and timestamp format of their database."""
 
     placeholder = "?"
+    vendor = "sqlite"
 
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
@@ -217,6 +222,7 @@ class _SqlStore:
         try:
             self.begin(cur)
             insert_inbound(cur, rows, self.now(), mark=self.placeholder)
+            wake.raw_before_commit(cur, wake.IN, self.vendor)
             self.conn.commit()
         except BaseException:
             self._discard()
@@ -224,6 +230,7 @@ class _SqlStore:
         finally:
             if self.conn is not None:
                 cur.close()
+        wake.raw_after_commit(wake.IN, self.vendor)
 
     def _discard(self) -> None:
         conn, self.conn = self.conn, None
@@ -260,6 +267,7 @@ class SqliteStore(_SqlStore):
 
 class PostgresStore(_SqlStore):
     placeholder = "%s"
+    vendor = "postgresql"
 
     def connect(self) -> Any:
         import psycopg
@@ -294,10 +302,12 @@ def insert_outbound_one(method: str, kind: str, message_id: str, *, entity_key: 
                         payload: str) -> LM:
     """Insert one new outbound message (the caller's transaction); returns the row."""
     now = timezone.now()
-    return LM.objects.create(
+    row = LM.objects.create(
         direction=Direction.OUT, topic=method, message_id=message_id, kind=kind, entity_key=entity_key,
         dedupe_key=dedupe_key, payload=payload, status=Status.NEW, next_attempt_at=now, created_at=now, updated_at=now,
     )
+    wake.notify_in_transaction(wake.OUT)
+    return row
 
 
 def insert_outbound(method: str, kind: str, rows: Sequence[tuple[str, str, str | None, str]]) -> list[int]:
@@ -324,6 +334,7 @@ def insert_outbound(method: str, kind: str, rows: Sequence[tuple[str, str, str |
                 params += (out, method, message_id, kind, entity_key, dedupe_key, payload, at, at, at)
             cur.execute(f"{_INSERT}{', '.join([one] * len(chunk))} RETURNING id, message_id", params)
             by_message.update((message_id, pk) for pk, message_id in cur.fetchall())
+    wake.notify_in_transaction(wake.OUT)
     return [by_message[message_id] for message_id, _, _, _ in rows]
 
 

@@ -25,9 +25,9 @@ thread never touches the database) and records every outcome as soon as it arriv
   fewer than ``send_concurrency`` sends are ready and a quarter of a batch is free, holding at most
   ``max(batch_size, 2 × send_concurrency)`` rows: k workers share a backlog by batches.
 
-``send_concurrency = 1`` sends in the calling thread (no pool); ``[queue] message_time_limit``
-then also bounds a send (SIGALRM, main thread). With a pool, the OMS client's connect/read
-timeouts bound each request.
+``send_concurrency = 1`` sends in the calling thread (no pool). ``[queue] message_time_limit``
+bounds each send in either case (the ``time_limit`` the worker passes works in any thread), besides
+the OMS client's connect/read timeouts.
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ class Pipeline:
         self.stop = stop
         self.client = batch_client()
         self.executor: Any = _Inline() if self.concurrency == 1 else _pool(self.concurrency)
-        self.time_limit = time_limit if self.concurrency == 1 else None
+        self.time_limit = time_limit
         self.statuses: dict[int, str | None] = {}
         self.tokens: dict[int, datetime] = {}  # every held row (waiting or in flight) → its current token
         self.chains: dict[str, deque[Claimed]] = {}  # entity → its claimed rows not started, in id order

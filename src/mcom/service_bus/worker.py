@@ -13,8 +13,10 @@ Per-entity order: a row is eligible only when no earlier row (lower id) with the
 that earlier row is claimed in the same batch just before it. A failed row therefore holds back
 the later rows of its entity only; other entities proceed.
 
-Inbound: the handler runs in a transaction together with the status update, which is
-conditional on the claim token (exactly-once effect). Outbound: :mod:`mcom.service_bus.sender`
+Inbound (:func:`_tick_inbound`): the handler runs in a savepoint together with the status
+update, which is conditional on the claim token (exactly-once effect); the batch commits every
+``[worker] commit_every`` messages or ``commit_seconds`` (a failure rolls back only its savepoint
+and is recorded in the batch's transaction). Outbound: :mod:`mcom.service_bus.sender`
 sends concurrently across entities (``[queue] send_concurrency`` requests in flight, one entity's
 messages one after another) and records every outcome as it comes back — ``complete`` with the
 ``on_sent``/``on_sent_many`` hooks in one transaction, a failure with ``on_failed`` — before the
@@ -31,11 +33,12 @@ errors, time limit and unexpected exceptions → ``retry`` after exponential bac
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType
@@ -111,9 +114,15 @@ def stop_on_signals() -> Iterator[None]:
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`TimeLimitExceeded` in the block after ``seconds`` (main thread; else no limit)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    """Raise :class:`TimeLimitExceeded` in the block after ``seconds``: by ``SIGALRM`` in the main
+    thread, by an asynchronous exception in other threads (the lanes of ``mcom worker``: raised at
+    the thread's next Python instruction, so a call blocked in C — a socket read — ends first)."""
+    if seconds <= 0:
         yield
+        return
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        with _thread_time_limit(seconds):
+            yield
         return
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
@@ -126,6 +135,70 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class _Watchdog:
+    """One thread per process raising :class:`TimeLimitExceeded` in the threads whose limit passed
+    (``PyThreadState_SetAsyncExc``); a limit costs a dict entry, not a thread."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self._set = ctypes.pythonapi.PyThreadState_SetAsyncExc
+        self._ctypes = ctypes
+        self._cond = threading.Condition()
+        self._limits: dict[int, tuple[float, type[BaseException]]] = {}  # thread id → (deadline, exception)
+        self._thread: threading.Thread | None = None
+        self._next = 0.0  # when the watchdog looks next
+
+    def arm(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            self._limits[threading.get_ident()] = (deadline, _exceeded(seconds))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mcom-time-limit", daemon=True)
+                self._thread.start()
+            if deadline < self._next:  # else the watchdog wakes up in time anyway
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        tid = threading.get_ident()
+        with self._cond:
+            if self._limits.pop(tid, None) is None:  # it fired: clear the exception if not delivered yet
+                self._set(self._ctypes.c_ulong(tid), None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for tid, (deadline, exc) in list(self._limits.items()):
+                    if deadline <= now:
+                        del self._limits[tid]
+                        self._set(self._ctypes.c_ulong(tid), self._ctypes.py_object(exc))
+                self._next = min((d for d, _ in self._limits.values()), default=now + 60.0)
+                self._cond.wait(max(self._next - now, 0.001))
+
+
+_watchdog: _Watchdog | None = None
+
+
+@functools.lru_cache(maxsize=32)
+def _exceeded(seconds: float) -> type[BaseException]:
+    """The exception raised in a thread after ``seconds`` (its message names the limit)."""
+    return type("TimeLimitExceeded", (TimeLimitExceeded,),
+                {"__str__": lambda self: f"time limit of {seconds:g} s exceeded"})
+
+
+@contextmanager
+def _thread_time_limit(seconds: float) -> Iterator[None]:
+    global _watchdog
+    if _watchdog is None:
+        _watchdog = _Watchdog()
+    _watchdog.arm(seconds)
+    try:
+        yield
+    finally:
+        _watchdog.disarm()
 
 
 def policy(queue: envconfig.QueueConfig) -> RetryPolicy:
@@ -155,13 +228,16 @@ def _replayed(c: Claimed, attempts: int, replayed: Mapping[int, datetime]) -> bo
 
 
 def _process_inbound(
-    c: Claimed, queue: envconfig.QueueConfig, replayed: Mapping[int, datetime] | None = None
+    c: Claimed, queue: envconfig.QueueConfig, replayed: Mapping[int, datetime] | None = None,
+    after: list[Callable[[], object]] | None = None,
 ) -> str | None:
     """Run the handler of one claimed inbound row; returns the new status (None: claim lost).
 
-    Success: the handler's writes and the ``complete`` update commit in one transaction, the
-    update conditional on our claim token (else everything rolls back). Failure: the handler's
-    transaction rolls back and the failure is recorded in a second one.
+    Success: the handler's writes and the ``complete`` update commit in one transaction (a
+    savepoint when :func:`tick` batches the commit), the update conditional on our claim token
+    (else everything rolls back). Failure: the handler's transaction rolls back and the failure
+    is recorded in a second one. ``after``: the operator events of a failure are appended there
+    (run after the batch's commit) instead of being run at once.
     """
     route = registry.inbound_route(c.topic)
     attempts = c.attempts + 1
@@ -199,8 +275,15 @@ def _process_inbound(
             log.warning("inbound #%d: claim lost before the failure was recorded", c.id)
             return None
     log.warning("inbound #%d %s attempt %d failed → %s: %s", c.id, c.topic, attempts, status, decision.reason)
-    events.attempt_failed(log_id=c.id, direction=LM.IN, topic=c.topic, entity_key=c.entity_key, attempt=attempts,
-                          status=status, reason=decision.reason, error=error)
+
+    def event(reason: str = decision.reason, error: BaseException = error) -> object:
+        return events.attempt_failed(log_id=c.id, direction=LM.IN, topic=c.topic, entity_key=c.entity_key,
+                                     attempt=attempts, status=status, reason=reason, error=error)
+
+    if after is None:
+        event()
+    else:
+        after.append(event)
     return status
 
 
@@ -211,21 +294,43 @@ def tick(direction: str, limit: int | None = None) -> int:
     if direction == LM.OUT:
         statuses = sender.send_claimed(batch, queue, stop=_stop.is_set, time_limit=time_limit)
         return sum(1 for status in statuses.values() if status is not None)
+    return _tick_inbound(batch, queue)
+
+
+def _tick_inbound(batch: Sequence[Claimed], queue: envconfig.QueueConfig) -> int:
+    """Process a claimed inbound batch in id order, committing together: one transaction per
+    ``[worker] commit_every`` messages or ``commit_seconds``, whichever comes first, each message
+    in a savepoint of it (handler + ``complete``; a failure or a lost claim rolls back only its
+    savepoint and the failure is recorded in the outer transaction). A failed row holds back the
+    later rows of its entity in the batch (released); a lost connection commits nothing of the open
+    chunk, whose claims then expire and are run again."""
+    config = envconfig.current().worker
     done = 0
     failed_keys: set[str] = set()
     replayed = replay.applied_among({c.id: c.payload for c in batch})  # one query per batch
-    for i, c in enumerate(batch):
-        if _stop.is_set():
-            message_log.release(batch[i:])
-            break
-        if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
-            message_log.release([c])
-            continue
-        status = _process_inbound(c, queue, replayed)
-        if status is not None:
-            done += 1
-        if status != LM.COMPLETE:
-            failed_keys.add(c.entity_key)
+    i = 0
+    while i < len(batch) and not _stop.is_set():
+        after: list[Callable[[], object]] = []
+        with transaction.atomic():
+            started, in_chunk = time.monotonic(), 0
+            while i < len(batch) and not _stop.is_set():
+                c = batch[i]
+                i += 1
+                if c.entity_key in failed_keys:  # an earlier row of this entity failed in this batch
+                    message_log.release([c])
+                    continue
+                status = _process_inbound(c, queue, replayed, after)
+                if status is not None:
+                    done += 1
+                if status != LM.COMPLETE:
+                    failed_keys.add(c.entity_key)
+                in_chunk += 1
+                if in_chunk >= config.commit_every or time.monotonic() - started >= config.commit_seconds:
+                    break
+        for event in after:  # operator events once the outcome is committed
+            event()
+    if i < len(batch):
+        message_log.release(batch[i:])
     return done
 
 
