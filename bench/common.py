@@ -31,6 +31,9 @@ SECRET = "bench-delivery-secret-0123456789abcdef"
 #: (:mod:`mcom.envconfig`) reads every ``MCOM_*`` variable as a config key and refuses unknown ones.
 #: ``BENCH_PG``: the PostgreSQL server (no database); ``BENCH_PG_DB``: the benchmark database
 #: (dropped and recreated) — keeps parallel runs apart.
+for _old in ("MCOM_BENCH_PG", "MCOM_BENCH_PG_URL"):
+    if _old in os.environ:  # the config loader of every child would refuse it ("bench_pg: unknown key")
+        raise SystemExit(f"{_old} was renamed: set BENCH_PG (the PostgreSQL server URL, no database) instead")
 PG_SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 PG_DB = os.environ.get("BENCH_PG_DB", "mcom_bench")
 PG_URL = f"{PG_SERVER}/{PG_DB}"
