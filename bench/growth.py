@@ -41,8 +41,8 @@ def fill_finished(inst: common.Instance, rows: int) -> float:
         if inst.db == "postgres":
             cur.execute(
                 f"INSERT INTO mcom_logged_messages_queue ({cols}) SELECT 'in', 'mcom.bench.noop', 'old-' || g, '', "  # noqa: S608
-                "'order:' || lpad((g % 5000)::text, 9, '0'), NULL, "
-                "format(%s, g, lpad((g % 5000)::text, 9, '0')), 'complete', 1, now() - interval '60 days', NULL, '', '', "
+                "'order:' || lpad(mod(g, 5000)::text, 9, '0'), NULL, "
+                "format(%s, g, lpad(mod(g, 5000)::text, 9, '0')), 'complete', 1, now() - interval '60 days', NULL, '', '', "
                 "now() - interval '60 days', now() - interval '60 days', now() - interval '60 days' "
                 "FROM generate_series(1, %s) g",
                 [BODY, rows],
