@@ -27,9 +27,16 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 METHOD = "mcom.bench.noop"
 SECRET = "bench-delivery-secret-0123456789abcdef"
-#: the benchmark database (dropped and recreated); ``BENCH_PG_DB`` keeps parallel runs apart
+#: Benchmark settings come from ``BENCH_*`` variables, never ``MCOM_*``: the instance config loader
+#: (:mod:`mcom.envconfig`) reads every ``MCOM_*`` variable as a config key and refuses unknown ones.
+#: ``BENCH_PG``: the PostgreSQL server (no database); ``BENCH_PG_DB``: the benchmark database
+#: (dropped and recreated) — keeps parallel runs apart.
+for _old in ("MCOM_BENCH_PG", "MCOM_BENCH_PG_URL"):
+    if _old in os.environ:  # the config loader of every child would refuse it ("bench_pg: unknown key")
+        raise SystemExit(f"{_old} was renamed: set BENCH_PG (the PostgreSQL server URL, no database) instead")
+PG_SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 PG_DB = os.environ.get("BENCH_PG_DB", "mcom_bench")
-PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
+PG_URL = f"{PG_SERVER}/{PG_DB}"
 
 
 # ------------------------------------------------------------------------ the bench route
@@ -78,7 +85,7 @@ def make_instance(db: str) -> Instance:
     if db == "postgres":
         import psycopg
 
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{PG_DB}"')
         url = PG_URL
@@ -275,9 +282,6 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-PG_SERVER = os.environ.get("MCOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
-
-
 @contextmanager
 def fresh_database(kind: str, label: str) -> Iterator[str]:
     """A fresh database URL (SQLite file in a temp dir, or a new PostgreSQL database), removed after."""
@@ -295,3 +299,78 @@ def fresh_database(kind: str, label: str) -> Iterator[str]:
     finally:
         with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ------------------------------------------------------------------- interleaved rounds
+
+
+@dataclass
+class Measure:
+    """One timed run: its rate (higher is better: msgs/s, rows/s …) and a short note (latency …)."""
+
+    rate: float
+    note: str = ""
+
+
+Run = Any  # Callable[[], Measure | float]
+
+
+def _measure(fn: Run) -> Measure:
+    out = fn()
+    return out if isinstance(out, Measure) else Measure(float(out))
+
+
+@dataclass
+class Rounds:
+    """What :func:`interleaved` measured: per round the baseline and each variant."""
+
+    unit: str
+    baseline_name: str
+    names: list[str]
+    rows: list[tuple[Measure, dict[str, Measure]]]
+
+    def ratios(self, name: str) -> list[float]:
+        return [m[name].rate / b.rate if b.rate else 0.0 for b, m in self.rows]
+
+    def median_ratio(self, name: str) -> float:
+        return statistics.median(self.ratios(name))
+
+    def median_rate(self, name: str | None = None) -> float:
+        if name is None:
+            return statistics.median(b.rate for b, _ in self.rows)
+        return statistics.median(m[name].rate for _, m in self.rows)
+
+    def report(self) -> str:
+        lines = []
+        for i, (b, ms) in enumerate(self.rows, 1):
+            cells = [f"B {b.rate:,.0f}" + (f" ({b.note})" if b.note else "")]
+            cells += [f"{n}: {m.rate:,.0f}" + (f" ({m.note})" if m.note else "") + f" = {m.rate / b.rate:.2f}"
+                      for n, m in ms.items()]
+            lines.append(f"  round {i}: " + " | ".join(cells))
+        rows = [[self.baseline_name, f"{self.median_rate():,.0f}", "1.00", ""]]
+        rows += [[n, f"{self.median_rate(n):,.0f}", f"{self.median_ratio(n):.2f}",
+                  ", ".join(f"{r:.2f}" for r in self.ratios(n))] for n in self.names]
+        return "\n".join([*lines, "", table(["run", f"median {self.unit}", "median ratio", "ratios per round"], rows)])
+
+
+def interleaved(rounds: int, baseline: Run, variants: dict[str, Run], *, unit: str = "msgs/s",
+                baseline_name: str = "baseline", verbose: bool = True) -> Rounds:
+    """Run ``baseline`` and the ``variants`` alternately, ``rounds`` times (B M B M …; with several
+    variants B M1 M2 B M1 M2 …), so that load drift on a shared machine hits both sides alike.
+
+    Each run returns a :class:`Measure` (or a bare rate). The ratio of a variant is taken against
+    the baseline of the same round; :meth:`Rounds.report` prints every pair and the median ratio.
+    """
+    out = Rounds(unit, baseline_name, list(variants), [])
+    for i in range(rounds):
+        b = _measure(baseline)
+        if verbose:
+            print(f"[round {i + 1}/{rounds}] {baseline_name}: {b.rate:,.0f} {unit} {b.note}", file=sys.stderr, flush=True)
+        ms: dict[str, Measure] = {}
+        for name, fn in variants.items():
+            ms[name] = m = _measure(fn)
+            if verbose:
+                print(f"[round {i + 1}/{rounds}] {name}: {m.rate:,.0f} {unit} {m.note} (ratio {m.rate / b.rate:.2f})",
+                      file=sys.stderr, flush=True)
+        out.rows.append((b, ms))
+    return out

@@ -6,8 +6,10 @@ Inventory is controlled by the OMS: local stock edits are refused in production 
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -54,7 +56,8 @@ def apply_stock_update(params: Mapping[str, Any], *, received_at: datetime | Non
     Raises :class:`~mcom.service_bus.errors.InvalidPayload` for a malformed snapshot (nothing is
     written). See :func:`mcom.inventory.stock.apply_snapshot` for the FULL/NONZERO/DELTA rules.
     """
-    snapshot = parse_snapshot(params, received_at=received_at)
+    with _gc_paused():
+        snapshot = parse_snapshot(params, received_at=received_at)
     outcome = stock.apply_snapshot(snapshot)
     if outcome.unknown_skus:
         log.warning(
@@ -67,6 +70,24 @@ def apply_stock_update(params: Mapping[str, Any], *, received_at: datetime | Non
             snapshot.aggregate_id, outcome.not_in_snapshot,
         )
     return outcome.to_dict()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a snapshot is parsed (then restore it as it was).
+
+    Parsing 10,000 lines allocates some 30,000 objects (dicts, lines, quantities), none of them
+    cyclic; each 700 allocations started a collection, and the older generations' ones walk the
+    whole heap of the process — about a quarter of the time of applying a message. Reference
+    counting frees these objects as before; only the cycle search waits until the parse is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def stock_edit_guard(product: Product) -> None:

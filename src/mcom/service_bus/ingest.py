@@ -56,6 +56,7 @@ class GroupCommitWriter:
         self.max_batch = max_batch
         self.idle_close = idle_close
         self._items: deque[_Item] = deque()
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Item]] = {}  # submitted this loop turn
         self._cond = threading.Condition()
         self._closed = False
         self.batches = 0
@@ -64,15 +65,33 @@ class GroupCommitWriter:
         self._thread.start()
 
     def submit(self, row: InboundRow) -> asyncio.Future[None]:
-        """Queue ``row``; the future resolves after its commit (or fails with :class:`PersistError`)."""
+        """Queue ``row``; the future resolves after its commit (or fails with :class:`PersistError`).
+
+        The rows submitted during one turn of the event loop are handed to the writer thread
+        together at the end of that turn (one ``call_soon`` per turn, not one wake-up per row).
+        Waking the thread per row let it take batches of a few rows whenever the loop released
+        the GIL between two requests (a ``stat``, a socket call): 8–12 rows per commit instead
+        of ~50 at 64 concurrent deliveries, and twice the CPU per delivery.
+        """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        with self._cond:
-            if self._closed:
-                raise PersistError("writer is closed")
-            self._items.append((row, fut, loop))
-            self._cond.notify()
+        if self._closed:
+            raise PersistError("writer is closed")
+        pending = self._pending.get(loop)
+        if pending is None:
+            self._pending[loop] = pending = []
+            loop.call_soon(self._hand_over, loop)
+        pending.append((row, fut, loop))
         return fut
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        items = self._pending.pop(loop, [])
+        with self._cond:
+            if not self._closed:
+                self._items.extend(items)
+                self._cond.notify()
+                return
+        _settle([fut for _, fut, _ in items], PersistError("writer is closed"))
 
     def close(self) -> None:
         with self._cond:
@@ -226,13 +245,14 @@ def _busy() -> Reply:
 
 
 async def _read_body(
-    receive: Receive, *, declared: int | None, verifier: signing.Verifier | None, peer: str
+    receive: Receive, sb: envconfig.ServiceBusConfig, *, declared: int | None, verifier: signing.Verifier | None,
+    peer: str,
 ) -> bytes | Reply | None:
     """Read the body within the configured size, time and in-flight limits (None: client gone).
 
     Feeds ``verifier`` chunk by chunk, so the signature is known when the last byte arrives.
+    The read time is bounded by one deadline for the whole body (:class:`_Deadlines`).
     """
-    sb = envconfig.current().service_bus
     limit = sb.max_body_bytes
     if declared is not None and declared > limit:
         log.warning("inbound delivery refused: Content-Length %d over %d bytes (from %s)", declared, limit, peer or "?")
@@ -243,17 +263,15 @@ async def _read_body(
         log.warning("inbound delivery refused: %d bodies / %d bytes already in flight", budget.bodies, budget.bytes)
         return _busy()
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + sb.body_timeout_seconds
+    task = asyncio.current_task()
+    watch = _deadlines(loop)
+    if task is not None:
+        watch.add(task, loop.time() + sb.body_timeout_seconds)
+    chunks: list[bytes] = []
+    size = 0
     try:
-        chunks: list[bytes] = []
-        size = 0
         while True:
-            try:
-                message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
-            except TimeoutError:
-                log.warning("inbound delivery dropped: body not received within %.0f s (%d bytes from %s)",
-                            sb.body_timeout_seconds, size, peer or "?")
-                return endpoint.rpc_error(408, endpoint.INVALID_REQUEST, "request body not received in time")
+            message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
@@ -270,8 +288,69 @@ async def _read_body(
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except asyncio.CancelledError:
+        if task is None or not watch.timed_out(task):
+            raise
+        log.warning("inbound delivery dropped: body not received within %.0f s (%d bytes from %s)",
+                    sb.body_timeout_seconds, size, peer or "?")
+        return endpoint.rpc_error(408, endpoint.INVALID_REQUEST, "request body not received in time")
     finally:
+        if task is not None:
+            watch.remove(task)
         budget.leave(reserved)
+
+
+class _Deadlines:
+    """The body-read deadlines of one event loop, checked by one timer every :data:`DEADLINE_TICK`
+    seconds while reads are in flight: a task past its deadline is cancelled (and told so by
+    :meth:`timed_out`). Per request this costs a dict entry — a timer per request
+    (``asyncio.timeout``) or a task per ``receive()`` (``wait_for``) cost 15–35 µs."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.tasks: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self.tasks[task] = deadline
+        if self.timer is None:
+            self.timer = self.loop.call_later(DEADLINE_TICK, self._check)
+
+    def remove(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.pop(task, None)
+
+    def timed_out(self, task: asyncio.Task[Any]) -> bool:
+        """True (once) when ``task`` was cancelled for its deadline; the cancellation is then withdrawn."""
+        if task not in self.expired:
+            return False
+        self.expired.discard(task)
+        task.uncancel()
+        return True
+
+    def _check(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        for task, deadline in list(self.tasks.items()):
+            if deadline <= now:
+                del self.tasks[task]
+                self.expired.add(task)
+                task.cancel()
+        if self.tasks:
+            self.timer = self.loop.call_later(DEADLINE_TICK, self._check)
+
+
+DEADLINE_TICK = 0.25
+_loop_deadlines: dict[asyncio.AbstractEventLoop, _Deadlines] = {}
+
+
+def _deadlines(loop: asyncio.AbstractEventLoop) -> _Deadlines:
+    watch = _loop_deadlines.get(loop)
+    if watch is None:
+        for gone in [lp for lp in _loop_deadlines if lp.is_closed()]:
+            del _loop_deadlines[gone]
+        watch = _loop_deadlines[loop] = _Deadlines(loop)
+    return watch
 
 
 def _answer_sync(accepted: endpoint.Accepted) -> Reply:
@@ -315,7 +394,7 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> None:
             await _send_reply(send, refusal, close=True)
             return
         verifier = signing.Verifier(sb.secret.get_secret_value())
-    body = await _read_body(receive, declared=declared, verifier=verifier, peer=peer)
+    body = await _read_body(receive, sb, declared=declared, verifier=verifier, peer=peer)
     if body is None:
         return
     if isinstance(body, Reply):
