@@ -51,8 +51,16 @@ def test_one_order_is_followed_through_export_shipment_and_cancel(wired: Any, en
 
 
 def test_parked_message_is_logged_with_its_id_and_reason(db: None) -> None:
+    import logging
+
+    from mcom.logsummary import SummariseRepeats
     from mcom.service_bus import events
 
+    # earlier tests may have used up this minute's burst of "parked" lines: start a new window
+    for handler in logging.getLogger().handlers + logging.getLogger("mcom").handlers:
+        for f in handler.filters:
+            if isinstance(f, SummariseRepeats):
+                f.flush()
     path = instance.log_file()
     start = path.stat().st_size if path.exists() else 0
     events.attempt_failed(log_id=812, direction="in", topic="t.order", entity_key="order:000000004", attempt=3,
