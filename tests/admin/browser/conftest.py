@@ -62,7 +62,7 @@ def admin_user(transactional_db: None) -> Any:
 def page(browser: Any, connector: Any, admin_user: Any) -> Iterator[Any]:
     """A logged-in admin page on the live connector."""
     context = browser.new_context(base_url=connector.url, viewport={"width": 1360, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(60_000)  # a loaded 2-core CI machine can be slow; a wait that fails, fails late
     tab = context.new_page()
     tab.goto("/admin/login/?next=/admin/")
     tab.get_by_label("Username").fill(USERNAME)
