@@ -14,10 +14,11 @@ Measured per round, baseline and mcom alternating (B M, M B, B M, … so that lo
   sandbox stores them instead of ignoring duplicates), POSTed by a bare ``httpx.Client`` (bearer token
   fetched once) to ``delegate/oms`` from ``--concurrency`` threads — the same number of requests in
   flight as the connector's sender.
-- **mcom**: what the worker does, until every order is exported: the export pass
-  ``sales.export_orders`` (eligibility, mapping, plugins, ``outbox.enqueue``, state update) and
-  ``worker.send_outbound()`` (claim, concurrent signed JSON-RPC sends with OAuth, ``on_sent`` → order
-  ``exported`` + history row), with ``[queue] send_concurrency = --concurrency``.
+- **mcom**: what ``mcom worker`` does, until every order is exported: its cron lane runs the export
+  pass ``sales.export_orders`` (eligibility, mapping, plugins, ``outbox.enqueue``, state update, a
+  commit per batch that wakes the sender) while its outbound lane sends (claim, concurrent signed
+  JSON-RPC sends with OAuth, ``on_sent`` → order ``exported`` + history row), with ``[queue]
+  send_concurrency = --concurrency``. ``--mode passes``: an export pass, then a send pass, in turn.
 
 Prints orders/s of each round, and the median ratio mcom/baseline (aim ≥ 0.8).
 """
@@ -212,22 +213,59 @@ def set_latency(sandbox_url: str, latency_ms: int) -> None:
 
 
 def real_path(count: int) -> float:
-    """Seconds until every order is exported through cron export + worker send."""
-    from mcom.commerce.models import Order
+    """Seconds until every order is exported by one export pass after another and a send pass
+    after each (``--mode passes``: no overlap; what ``cron:run`` does)."""
     from mcom.sales import jobs
     from mcom.service_bus import worker
 
     started = time.perf_counter()
+    export_s = send_s = 0.0
     while True:
+        t = time.perf_counter()
         queued = jobs.export_orders()["queued"]
+        export_s += time.perf_counter() - t
+        t = time.perf_counter()
         sent = worker.send_outbound()
+        send_s += time.perf_counter() - t
         if queued == 0 and sent == 0:
             break
     elapsed = time.perf_counter() - started
+    print(f"    mcom: export pass {export_s:.2f} s, sending {send_s:.2f} s", flush=True)
+    _check_exported()
+    return elapsed
+
+
+def lanes_path(count: int) -> float:
+    """Seconds until every order is exported by ``mcom worker``'s lanes in this process (``--mode
+    lanes``, the default): the cron lane runs the export pass while the outbound lane sends what it
+    queued (woken by each committed batch)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from mcom.commerce.models import Order
+    from mcom.service_bus import lanes
+    from mcom.service_bus.models import CronJobState
+
+    CronJobState.objects.filter(name="sales.export_orders").update(next_run_at=timezone.now(), locked_until=None)
+    started = time.perf_counter()
+    lanes_worker = lanes.Worker(only=(lanes.OUTBOUND, lanes.CRON)).start()
+    try:
+        while Order.objects.exclude(oms_export_state=Order.EXPORT_EXPORTED).exists():
+            connection.close()  # a fresh snapshot each look (and no lock held while the lanes write)
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    finally:
+        lanes_worker.stop()
+    _check_exported()
+    return elapsed
+
+
+def _check_exported() -> None:
+    from mcom.commerce.models import Order
+
     failed = Order.objects.exclude(oms_export_state=Order.EXPORT_EXPORTED).count()  # every round's orders
     if failed:
         raise SystemExit(f"{failed} orders were not exported")
-    return elapsed
 
 
 def profiled(fn: Any) -> Any:
@@ -248,12 +286,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--orders", type=int, default=2_000, help="orders per round")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL",
-                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+                        + "/postgres", help="a database on the PostgreSQL server to use (default: $BENCH_PG/postgres)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (both sides)")
     parser.add_argument("--latency-ms", type=int, default=0, help="OMS latency injected by the sandbox")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile the mcom path; print the top functions")
+    parser.add_argument("--mode", choices=["lanes", "passes"], default="lanes",
+                        help="lanes: mcom worker's cron and outbound lanes side by side; passes: export, then send")
     args = parser.parse_args()
     os.environ["MCOM_QUEUE__SEND_CONCURRENCY"] = str(args.concurrency)
 
@@ -275,7 +315,8 @@ def main() -> None:
             for r in range(args.rounds):
                 make_orders(args.orders)
                 payloads = prepared_payloads(f"B{r}-")
-                mcom = profiled(real_path) if args.profile else real_path
+                path = lanes_path if args.mode == "lanes" else real_path
+                mcom = profiled(path) if args.profile else path
                 if r % 2 == 0:
                     base = baseline(sandbox_url, payloads, args.concurrency)
                     real = mcom(args.orders)

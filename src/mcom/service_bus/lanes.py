@@ -154,8 +154,10 @@ class Worker:
         return next(lane for lane in self.lanes if lane.name == name)
 
     def start(self) -> Worker:
+        """Start the lanes (a stop requested by an earlier worker of this process is forgotten)."""
         from django.db import connections
 
+        worker.clear_stop()
         if any(lane.direction is not None for lane in self.lanes):
             self.listener = wake.Listener(dict(connections["default"].settings_dict)).start()
         for lane in self.lanes:

@@ -389,13 +389,7 @@ class Pipeline:
                     self._release_all()
                 if not self.stopping:
                     self._renew_if_due()
-                    # after a failure, one request at a time until one succeeds: an OMS that looks
-                    # down gets a probe, not a burst
-                    width = 1 if self.streak else self.concurrency
-                    for key in self._ready():
-                        if len(self.inflight) >= width or (limit is not None and self.attempted >= limit):
-                            break
-                        self._start(key)
+                    self._start_ready(limit, failing=bool(self.streak))
                     if refill is not None and can_claim and len(self._ready()) < self.concurrency:
                         room = self._room(limit)
                         idle = not self.inflight and not self._ready()
@@ -413,10 +407,22 @@ class Pipeline:
                 done = [(self.inflight.pop(f), f.result()) for f in finished]
                 if done:
                     can_claim = refill is not None
+                    if not self.stopping:  # refill the freed slots with other entities first, then record
+                        self._start_ready(limit, failing=bool(self.streak) or any(o[2] for _, o in done))
                     self._record(done)
         finally:
             self._finish_inflight()
         return self.statuses
+
+    def _start_ready(self, limit: int | None, *, failing: bool) -> None:
+        """Start sends of ready entities (not busy: an entity whose send is in flight or not yet
+        recorded waits) into the free slots. After a failure, one request at a time until one
+        succeeds: an OMS that looks down gets a probe, not a burst."""
+        width = 1 if failing else self.concurrency
+        for key in self._ready():
+            if len(self.inflight) >= width or (limit is not None and self.attempted >= limit):
+                break
+            self._start(key)
 
     def _room(self, limit: int | None) -> int:
         """How many more rows a claim may take: up to ``max(batch_size, 2 × concurrency)`` held."""

@@ -180,6 +180,7 @@ class _Watchdog:
 
 
 _watchdog: _Watchdog | None = None
+_watchdog_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=32)
@@ -192,8 +193,9 @@ def _exceeded(seconds: float) -> type[BaseException]:
 @contextmanager
 def _thread_time_limit(seconds: float) -> Iterator[None]:
     global _watchdog
-    if _watchdog is None:
-        _watchdog = _Watchdog()
+    with _watchdog_lock:  # threads of a pool start at once: one watchdog per process
+        if _watchdog is None:
+            _watchdog = _Watchdog()
     _watchdog.arm(seconds)
     try:
         yield
