@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -46,8 +47,46 @@ def _ts(value: datetime | None) -> float:
     return float(value.timestamp()) if value is not None else float("nan")
 
 
-def mcom_serve(root: Path, round_no: int, timeout: float) -> tuple[float, float]:
-    """(seconds from the export job's first start to the last order sent, start-up seconds)."""
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
+                    todo.extend(int(c) for c in f.read().split())
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """utime + stime of each process (Linux /proc), keyed by a short name of its command line."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        name = ("worker" if " worker" in cmd else "sandbox" if "sandbox" in cmd else
+                "serve" if " serve" in cmd else "web" if "uvicorn" in cmd or "multiprocessing" in cmd else f"pid{p}")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+@dataclass
+class Phases:
+    seconds: float  # export job's first start → last create message processed
+    startup: float  # spawn → export job's first start
+    export_pass: float  # export job's first start → last create message enqueued
+    cpu: dict[str, float]  # CPU seconds per process during ``seconds``
+
+
+def mcom_serve(root: Path, round_no: int, timeout: float, sandbox_pid: int) -> Phases:
+    """Start ``mcom serve``, wait until every order is exported, and time it (see the module doc)."""
     from django.db import connections
     from django.db.models import Max
 
@@ -72,13 +111,16 @@ def mcom_serve(root: Path, round_no: int, timeout: float) -> tuple[float, float]
                 first = next(iter(at), None)
                 if first is not None and _ts(first) >= spawned:
                     job_started = _ts(first)
+                    cpu0 = cpu_seconds([*_descendants(proc.pid), sandbox_pid])
             elif not Order.objects.exclude(oms_export_state=Order.EXPORT_EXPORTED).exists():
                 break
             if time.monotonic() > deadline:
                 left = Order.objects.exclude(oms_export_state=Order.EXPORT_EXPORTED).count()
                 raise SystemExit(f"{left} orders not exported within {timeout:g} s; see {log.name}")
             time.sleep(0.02)
-        last = LoggedMessage.objects.filter(topic=methods.ORDER_CREATE).aggregate(m=Max("processed_at"))["m"]
+        cpu1 = cpu_seconds([*_descendants(proc.pid), sandbox_pid])
+        agg = LoggedMessage.objects.filter(topic=methods.ORDER_CREATE).aggregate(p=Max("processed_at"),
+                                                                                 c=Max("created_at"))
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -89,7 +131,9 @@ def mcom_serve(root: Path, round_no: int, timeout: float) -> tuple[float, float]
             proc.wait()
         log.close()
         connections.close_all()
-    return _ts(last) - job_started, job_started - spawned
+    assert job_started is not None
+    return Phases(seconds=_ts(agg["p"]) - job_started, startup=job_started - spawned,
+                  export_pass=_ts(agg["c"]) - job_started, cpu={k: v - cpu0.get(k, 0.0) for k, v in cpu1.items()})
 
 
 def main() -> None:
@@ -129,15 +173,17 @@ def main() -> None:
                 payloads = oe.prepared_payloads(f"B{r}-")
                 if r % 2 == 0:
                     base = oe.baseline(sandbox_url, payloads, concurrency)
-                    real, startup = mcom_serve(root, r, args.timeout)
+                    ph = mcom_serve(root, r, args.timeout, sandbox.pid)
                 else:
-                    real, startup = mcom_serve(root, r, args.timeout)
+                    ph = mcom_serve(root, r, args.timeout, sandbox.pid)
                     base = oe.baseline(sandbox_url, payloads, concurrency)
-                base_rate, real_rate = args.orders / base, args.orders / real
+                base_rate, real_rate = args.orders / base, args.orders / ph.seconds
                 ratios.append(real_rate / base_rate)
+                cpu = ", ".join(f"{k} {v:.1f}" for k, v in sorted(ph.cpu.items()) if v >= 0.05)
                 print(f"round {r + 1}: baseline (bare httpx, {concurrency} threads) {base_rate:7.0f} orders/s   "
-                      f"mcom serve {real_rate:7.0f} orders/s ({real:.2f} s; start-up {startup:.2f} s not counted)   "
-                      f"ratio {ratios[-1]:.2f}", flush=True)
+                      f"mcom serve {real_rate:7.0f} orders/s   ratio {ratios[-1]:.2f}\n"
+                      f"  mcom {ph.seconds:.2f} s (export pass enqueued its last order at {ph.export_pass:.2f} s; "
+                      f"start-up {ph.startup:.2f} s not counted); CPU s meanwhile: {cpu}", flush=True)
         finally:
             sandbox.terminate()
             sandbox.wait(timeout=10)
