@@ -57,46 +57,22 @@ def mcom_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "mcom.cli.main", *args]
 
 
-def _help(*args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MCOM_")}
-    env["MCOM_ROOT"] = tempfile.mkdtemp(prefix="mcom-bench-help-")
-    try:
-        p = subprocess.run(mcom_cmd(*args, "--help"), capture_output=True, text=True, env=env, timeout=120, check=False)
-    finally:
-        shutil.rmtree(env["MCOM_ROOT"], ignore_errors=True)
-    return p.returncode, p.stdout
+def worker_cmd(given: str | None) -> list[str]:
+    """``--worker-cmd`` split (e.g. ``"worker --only outbound"``), default ``mcom worker``."""
+    return shlex.split(given) if given else ["worker"]
 
 
-def detect_worker_cmd(given: str | None) -> list[str]:
-    """``--worker-cmd`` split, or ``worker`` when ``mcom worker --help`` works, else ``cron:run --loop``."""
-    if given:
-        return shlex.split(given)
-    rc, _ = _help("worker")
-    return ["worker"] if rc == 0 else ["cron:run", "--loop"]
-
-
-def serve_no_worker_flag() -> str:
-    """The ``serve`` flag that runs the web part alone (``--no-worker`` once it exists, else ``--no-cron``)."""
-    _, text = _help("serve")
-    return "--no-worker" if "--no-worker" in text else "--no-cron"
-
-
-def polling_fallback(worker_cmd: Sequence[str]) -> bool:
-    return bool(worker_cmd) and worker_cmd[0] == "cron:run"
-
-
-def write_send_concurrency(root: Path, concurrency: int) -> bool:
-    """Write ``[queue] send_concurrency`` into ``root``'s etc/env.toml when this tree's config accepts
-    it (validated by loading the file in a subprocess); False (file left without it) otherwise."""
+def write_send_concurrency(root: Path, concurrency: int) -> None:
+    """Write ``[queue] send_concurrency`` into ``root``'s etc/env.toml (checked by loading the file in a
+    subprocess: a config that refuses it stops the run)."""
     path = root / "etc" / "env.toml"
     before = path.read_text(encoding="utf-8") if path.exists() else ""
     path.write_text(before + f"\n[queue]\nsend_concurrency = {int(concurrency)}\n", encoding="utf-8")
-    code = "import sys; from pathlib import Path; from mcom import envconfig; envconfig.load(Path(sys.argv[1]), {})"
+    code = ("import sys; from pathlib import Path; from mcom import envconfig;"
+            "print(envconfig.load(Path(sys.argv[1]), {}).queue.send_concurrency)")
     p = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=False)
-    if p.returncode == 0:
-        return True
-    path.write_text(before, encoding="utf-8")
-    return False
+    if p.returncode or p.stdout.strip() != str(int(concurrency)):
+        raise SystemExit(f"[queue] send_concurrency = {concurrency} not taken: {p.stderr.strip()[-400:]}")
 
 
 # ------------------------------------------------------------------------------------ sandbox

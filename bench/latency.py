@@ -2,7 +2,7 @@
 worker child, as shipped), time from send until the message is applied, beside a floor measured in
 the same run on the same server.
 
-    python bench/latency.py --db sqlite|postgres [--rate 100] [--seconds 20] [--rounds 3] [--workers 2]
+    python bench/latency.py --db sqlite|postgres [--rate 100] [--seconds 20] [--rounds 3] [--web-workers 2]
 
 Each delivery is a ~1.5 KB order update of the no-op inbound route ``mcom.bench.noop``
 (bench/common.py); "applied" is the commit of the handler together with ``status = complete`` and
@@ -12,7 +12,7 @@ is kept; after the run every row's ``processed_at`` is read and ``processed_at -
 latency (same host, same clock). Prints p50 / p99 / max (aim: p99 < 0.3 s) and the ack latency.
 
 Baseline (the floor): the same deliveries into the same server run without its worker
-(``serve --no-cron``, ``--no-worker`` once it exists), while a raw loop in a separate process polls
+(``serve --no-worker``), while a raw loop in a separate process polls
 the table every millisecond (``SELECT … WHERE status = 'new'``) and marks each new row
 ``complete`` with its ``processed_at`` in its own transaction — no claim, lease, ordering or
 handler dispatch. It shows what ingest + one commit per message cost on this machine, so the gap
@@ -90,7 +90,7 @@ def wait_applied(inst: common.Instance, ids: list[str], timeout: float) -> dict[
 def measure(inst: common.Instance, which: str, args: argparse.Namespace, no_worker: str) -> dict[str, float]:
     common.truncate(inst)
     port = common.free_port()
-    cmd = harness.mcom_cmd("serve", "--port", str(port), "--workers", str(args.workers))
+    cmd = harness.mcom_cmd("serve", "--port", str(port), "--web-workers", str(args.web_workers))
     loop: subprocess.Popen[bytes] | None = None
     if which == "base":
         cmd.append(no_worker)
@@ -129,11 +129,11 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0, help="deliveries per second")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--workers", type=int, default=2, help="web worker processes of serve")
+    ap.add_argument("--web-workers", type=int, default=2, help="web (uvicorn) processes of serve; 1 message worker")
     ap.add_argument("--warmup", type=int, default=50)
     args = ap.parse_args()
 
-    no_worker = harness.serve_no_worker_flag()
+    no_worker = "--no-worker"
     inst = common.make_instance(args.db)
     runs: dict[str, list[dict[str, float]]] = {"base": [], "mcom": []}
     with harness.sigterm_as_exit():
@@ -147,7 +147,7 @@ def main() -> None:
     def med(which: str, key: str) -> float:
         return harness.median([x[key] for x in runs[which]])
 
-    print(f"\nlatency: db={args.db} {args.rate:g} deliveries/s for {args.seconds:g} s, serve --workers {args.workers}; "
+    print(f"\nlatency: db={args.db} {args.rate:g} deliveries/s for {args.seconds:g} s, serve --web-workers {args.web_workers}; "
           f"send → applied, median of {args.rounds} rounds")
     rows = [
         [f"floor: serve {no_worker} + raw 1 ms polling loop", *(f"{med('base', k) * 1000:.1f}" for k in ("p50", "p99", "max", "ack99")),

@@ -15,8 +15,8 @@ failure, and a crashed run's leftovers (same names) are removed first:
   migrated with ``setup:upgrade``.
 - the sandbox OMS on 10.213.0.1 with ``--latency`` ms per call (I/O bound load).
 
-Per measurement: the worker command (``--worker-cmd``; default ``worker`` when ``mcom worker``
-exists, else today's ``cron:run --loop``) is started in k namespaces (``ip netns exec``); once all k
+Per measurement: ``mcom worker`` (``--worker-cmd`` to change it; ``[queue] send_concurrency =
+--concurrency``) is started in k namespaces (``ip netns exec``); once all k
 hold a database connection (``pg_stat_activity`` by client address) and a few warm-up messages are
 sent, N ``lines_shipped`` messages over M entities are logged in one transaction; time = commit →
 last ``processed_at``. The sandbox journal gives duplicates (a message id received more than once)
@@ -91,17 +91,15 @@ def main() -> None:
     ap.add_argument("--latency", type=int, default=50, help="sandbox latency per call, ms")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=50, help="[queue] batch_size of the workers")
-    ap.add_argument("--concurrency", type=int, default=8, help="[queue] send_concurrency, when supported")
-    ap.add_argument("--worker-cmd", default=None, help='default: "worker" if `mcom worker` exists, else "cron:run --loop"')
-    ap.add_argument("--cron-interval", type=float, default=0.1,
-                    help="[cron] interval_seconds for the polling fallback (cron:run --loop) only")
+    ap.add_argument("--concurrency", type=int, default=8, help="[queue] send_concurrency of each worker")
+    ap.add_argument("--worker-cmd", default=None, help='mcom subcommand and options (default "worker")')
     args = ap.parse_args()
     ks = [int(x) for x in args.k.split(",") if x.strip()]
     if 1 not in ks:
         ks.insert(0, 1)  # the baseline
     if os.geteuid() != 0 or not shutil.which("ip"):
         raise SystemExit("scale.py needs root and iproute2 (ip netns)")
-    worker_cmd = harness.detect_worker_cmd(args.worker_cmd)
+    worker_cmd = harness.worker_cmd(args.worker_cmd)
 
     root = Path(tempfile.mkdtemp(prefix="mcom-bench-scale-"))
     (root / "etc").mkdir()
@@ -119,17 +117,15 @@ def main() -> None:
             pg = harness.PgCluster(listen=hosts.server, allow=hosts.subnet).start()
             sb = harness.Sandbox(root, host=hosts.server)
             sb.latency(args.latency)
-            wrote = harness.write_send_concurrency(root, args.concurrency)
+            harness.write_send_concurrency(root, args.concurrency)
             extra = {**harness.oms_env(hosts.url(sb.port)), "MCOM_TEST_HANDLERS": harness.HANDLERS,
                      "MCOM_QUEUE__BATCH_SIZE": str(args.batch_size)}
-            if harness.polling_fallback(worker_cmd):
-                extra["MCOM_CRON__INTERVAL_SECONDS"] = str(args.cron_interval)
             env = common.Instance(root, "postgres", pg.url).env(**extra)
             subprocess.run(harness.mcom_cmd("setup:upgrade", "--skip-register"), env=env, check=True,
                            stdout=subprocess.DEVNULL, cwd=str(common.REPO))
             print(f"hosts: {', '.join(f'{hosts.name(n)}={hosts.address(n)}' for n in range(1, hosts.k + 1))}; "
                   f"PostgreSQL {pg.bin.parent.name} and sandbox on {hosts.server}; worker command: mcom {' '.join(worker_cmd)}; "
-                  f"send_concurrency {'= ' + str(args.concurrency) if wrote else 'not supported by this tree (not written)'}",
+                  f"send_concurrency = {args.concurrency}",
                   flush=True)
             harness.setup_django(env)
             for r in range(args.rounds):

@@ -5,12 +5,11 @@ same run (same concurrency, same payloads, same sandbox, same latency).
     python bench/send.py --db sqlite|postgres [--n 1000] [--entities 100] [--latency 20,100]
                          [--concurrency 8] [--rounds 3] [--worker-cmd "worker"]
 
-- **mcom**: the worker command (``--worker-cmd``; default ``worker`` when ``mcom worker`` exists,
-  else today's ``cron:run --loop``) runs idle against a fresh instance; one warm-up message proves it
-  is up (OAuth token fetched, connection open); then N ``lines_shipped`` messages (round-robin over M
-  entity keys, ~600 B params) are logged in one transaction (``outbox.enqueue_many``). Time: from
-  that commit to the last row's ``processed_at``. ``[queue] send_concurrency`` is written into the
-  instance's etc/env.toml when this tree's config knows the key (else the run says it skipped it).
+- **mcom**: ``mcom worker`` (``--worker-cmd`` to change it) runs idle against a fresh instance with
+  ``[queue] send_concurrency = C`` in its etc/env.toml; one warm-up message proves it is up (OAuth
+  token fetched, connection open); then N ``lines_shipped`` messages (round-robin over M entity keys,
+  ~600 B params) are logged in one transaction (``outbox.enqueue_many``). Time: from that commit to
+  the last row's ``processed_at``.
 - **baseline**: the same params POSTed as signed-token JSON-RPC calls to the same path with one
   ``httpx.AsyncClient`` and C concurrent lanes, each lane owning the entities ``e % C`` and sending
   their messages in order (per-entity order kept, like the worker must).
@@ -96,20 +95,15 @@ def main() -> None:
     ap.add_argument("--latency", default="20,100", help="sandbox latency in ms, comma-separated")
     ap.add_argument("--concurrency", type=int, default=8, help="[queue] send_concurrency and the baseline's lanes")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--worker-cmd", default=None, help='default: "worker" if `mcom worker` exists, else "cron:run --loop"')
-    ap.add_argument("--cron-interval", type=float, default=0.1,
-                    help="[cron] interval_seconds for the polling fallback (cron:run --loop) only")
+    ap.add_argument("--worker-cmd", default=None, help='mcom subcommand and options (default "worker")')
     args = ap.parse_args()
 
-    worker_cmd = harness.detect_worker_cmd(args.worker_cmd)
+    worker_cmd = harness.worker_cmd(args.worker_cmd)
     inst = common.make_instance(args.db)
-    wrote = harness.write_send_concurrency(inst.root, args.concurrency)
-    print(f"worker command: mcom {' '.join(worker_cmd)}; [queue] send_concurrency = {args.concurrency} "
-          + ("written to etc/env.toml" if wrote else "NOT written (this tree's config refuses the key)"))
+    harness.write_send_concurrency(inst.root, args.concurrency)
+    print(f"worker command: mcom {' '.join(worker_cmd)}; [queue] send_concurrency = {args.concurrency}")
     sb = harness.Sandbox(inst.root)
     extra = {**harness.oms_env(sb.url), "MCOM_TEST_HANDLERS": harness.HANDLERS}
-    if harness.polling_fallback(worker_cmd):
-        extra["MCOM_CRON__INTERVAL_SECONDS"] = str(args.cron_interval)
     worker_env = inst.env(**extra)
     harness.setup_django(worker_env)
     from mcom import envconfig
@@ -144,7 +138,7 @@ def main() -> None:
     finally:
         sb.stop()
     print(f"\nsend: db={args.db} n={args.n} entities={args.entities} concurrency={args.concurrency} "
-          f"worker=`mcom {' '.join(worker_cmd)}` send_concurrency {'set' if wrote else 'not supported'}; "
+          f"worker=`mcom {' '.join(worker_cmd)}`; "
           f"median of {args.rounds}")
     rows = []
     for latency, res in results.items():
