@@ -407,8 +407,7 @@ class Pipeline:
                 done = [(self.inflight.pop(f), f.result()) for f in finished]
                 if done:
                     can_claim = refill is not None
-                    if not self.stopping:  # refill the freed slots with other entities first, then record
-                        self._start_ready(limit, failing=bool(self.streak) or any(o[2] for _, o in done))
+                    # recorded before any next send starts: a kill re-sends at most what was in flight
                     self._record(done)
         finally:
             self._finish_inflight()
