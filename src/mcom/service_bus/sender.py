@@ -11,10 +11,13 @@ thread never touches the database) and records every outcome as soon as it arriv
   lost claim releases the rest of the chain unsent. Rows of other entities are not affected. The
   claim itself never hands out a row whose entity has an earlier open row (one in flight
   included), so two passes — or two workers on two hosts — never send one entity concurrently.
-- **Recorded before the next.** Outcomes are recorded as they come back, together when several
-  arrive at once (one transaction; ``on_sent_many`` per run of one method), never at the end of a
-  batch: a worker killed mid-pass re-sends at most the requests that were in flight (at most
-  ``send_concurrency``; the message ids are stable and the OMS ignores duplicates).
+- **Recorded before the next.** Outcomes are recorded as they come back, in small groups (one
+  transaction; ``on_sent_many`` per run of one method): finished sends wait for the next ones to
+  finish at most :data:`GROUP_SECONDS` and never more than ``send_concurrency`` of them, a failure
+  or an entity with a next message waiting is recorded at once, and nothing of an entity starts
+  before its previous success is recorded. A worker killed mid-pass re-sends at most what was in
+  flight or waiting to be recorded (≤ 2 × ``send_concurrency``; one with ``send_concurrency = 1``;
+  the message ids are stable and the OMS ignores duplicates) — never a batch.
 - **Leases.** Every held row (waiting, in flight) is renewed while the pass runs, when less than
   ``max(lease_seconds / 2, message_time_limit + 1)`` is left; a row whose claim was taken over is
   dropped (not recorded). Rows not started when the pass stops (stop requested, deadline,
@@ -253,6 +256,9 @@ def _pool(size: int) -> ThreadPoolExecutor:
 
 Refill = Callable[[int], list[Claimed]]
 
+#: finished sends wait at most this long to be recorded together with the next ones to finish
+GROUP_SECONDS = 0.01
+
 
 class Pipeline:
     """One send pass: chains of claimed rows per entity, up to ``concurrency`` sends in flight.
@@ -275,6 +281,8 @@ class Pipeline:
         self.chains: dict[str, deque[Claimed]] = {}  # entity → its claimed rows not started, in id order
         self.busy: set[str] = set()  # entities with a send in flight
         self.inflight: dict[Future[Outcome], Claimed] = {}
+        self.unrecorded: list[tuple[Claimed, Outcome]] = []  # finished sends waiting to be recorded as a group
+        self.unrecorded_since = 0.0
         self.attempted = 0
         self.streak = 0
         self.stopping = False
@@ -407,11 +415,25 @@ class Pipeline:
                 done = [(self.inflight.pop(f), f.result()) for f in finished]
                 if done:
                     can_claim = refill is not None
-                    # recorded before any next send starts: a kill re-sends at most what was in flight
-                    self._record(done)
+                    if not self.unrecorded:
+                        self.unrecorded_since = time.monotonic()
+                    self.unrecorded += done
+                if self.unrecorded and self._record_now():
+                    group, self.unrecorded = self.unrecorded, []
+                    self._record(group)
         finally:
             self._finish_inflight()
         return self.statuses
+
+    def _record_now(self) -> bool:
+        """Whether the finished sends are recorded now rather than with the next ones to finish: as
+        soon as one failed, an entity has a next message waiting for it, ``concurrency`` of them
+        are waiting, nothing else is in flight, the pass stops, or :data:`GROUP_SECONDS` passed."""
+        if self.stopping or not self.inflight or len(self.unrecorded) >= self.concurrency:
+            return True
+        if any(outcome[2] is not None or self.chains.get(c.entity_key) for c, outcome in self.unrecorded):
+            return True
+        return time.monotonic() - self.unrecorded_since >= GROUP_SECONDS
 
     def _start_ready(self, limit: int | None, *, failing: bool) -> None:
         """Start sends of ready entities (not busy: an entity whose send is in flight or not yet
@@ -436,6 +458,8 @@ class Pipeline:
         return max(self.concurrency, self.queue.batch_size // 4)
 
     def _wait_seconds(self) -> float:
+        if self.unrecorded:
+            return max(GROUP_SECONDS - (time.monotonic() - self.unrecorded_since), 0.0)
         if not self.tokens:
             return 1.0
         left = (min(self.tokens.values()) - timezone.now()).total_seconds() - self.renew_below
@@ -444,9 +468,10 @@ class Pipeline:
     def _finish_inflight(self) -> None:
         """On the way out (also on an exception): wait for the sends in flight and record them, then
         give back everything still held."""
-        if self.inflight:
+        if self.inflight or self.unrecorded:
             finished, _ = wait(list(self.inflight))
-            done = [(self.inflight.pop(f), f.result()) for f in finished]
+            done = self.unrecorded + [(self.inflight.pop(f), f.result()) for f in finished]
+            self.unrecorded = []
             try:
                 self._record(done)
             except Exception:  # noqa: BLE001 - the database may be gone; the leases expire
