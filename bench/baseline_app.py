@@ -36,7 +36,9 @@ COLS = (
 )
 OK = b'{"jsonrpc":"2.0","id":null,"result":{}}'
 MARK = "%s" if DB == "postgres" else "?"
-INSERT = (f"INSERT INTO mcom_logged_messages_queue ({COLS}) VALUES ({', '.join([MARK] * 16)}) "
+# the log's newer columns (transient park flag, re-queue count) get their defaults as literals
+INSERT = (f"INSERT INTO mcom_logged_messages_queue ({COLS}, park_transient, requeues) "
+          f"VALUES ({', '.join([MARK] * 16)}, FALSE, 0) "
           "ON CONFLICT (direction, message_id) DO NOTHING")
 
 

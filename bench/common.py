@@ -231,6 +231,17 @@ class LoadResult:
         return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
 
 
+async def read_answer(reader: asyncio.StreamReader) -> bool:
+    """Read one HTTP/1.1 answer (head + ``Content-Length`` body); True when it is a 200 with a JSON-RPC result."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length)
+    return head.startswith(b"HTTP/1.1 200") and b'"result"' in body
+
+
 async def _connection(port: int, requests: list[bytes], cursor: list[int], lat: list[float], errs: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -241,14 +252,9 @@ async def _connection(port: int, requests: list[bytes], cursor: list[int], lat: 
             cursor[0] = i + 1
             t0 = time.perf_counter()
             writer.write(requests[i])
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length)
+            ok = await read_answer(reader)
             lat.append(time.perf_counter() - t0)
-            if not head.startswith(b"HTTP/1.1 200") or b'"result"' not in body:
+            if not ok:
                 errs[0] += 1
     finally:
         writer.close()

@@ -363,14 +363,9 @@ def send_steady(bodies: list[bytes], port: int, rate: float, connections: int = 
             t0 = time.perf_counter()
             sent_at[ids[i]] = time.time()
             writer.write(requests[i])
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            body = await reader.readexactly(length)
+            ok = await common.read_answer(reader)
             ack.append(time.perf_counter() - t0)
-            if not head.startswith(b"HTTP/1.1 200") or b'"result"' not in body:
+            if not ok:
                 errors[0] += 1
         finally:
             pool.put_nowait((reader, writer))

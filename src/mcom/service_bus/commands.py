@@ -108,6 +108,21 @@ def _single(log_ids: tuple[int, ...], dry_run: bool, everything: bool, **filters
     return len(log_ids) == 1 and not dry_run and not everything and not any(filters.values())
 
 
+def _change(action: str, done: str, log_ids: tuple[int, ...], dry_run: bool, everything: bool,
+            **filters: Any) -> None:
+    """``action`` (retry/ignore) one message by id, as before, or many by selection (:func:`_bulk`)."""
+    from mcom.service_bus import worker
+
+    if not _single(log_ids, dry_run, everything, **filters):
+        _bulk(action, dry_run, log_ids=log_ids, everything=everything, **filters)
+        return
+    try:
+        msg = worker.retry(log_ids[0]) if action == "retry" else worker.ignore(log_ids[0])
+    except (LookupError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    click.echo(f"Message #{msg.pk} ({msg.direction} {msg.topic}) {done}.")
+
+
 @click.command("oms:queue:retry")
 @_bulk_options
 @needs_django
@@ -117,16 +132,7 @@ def retry_cmd(log_ids: tuple[int, ...], dry_run: bool, everything: bool, **filte
     Without LOG_IDs only messages in status error are retried unless --status says otherwise;
     a call without any filter needs --all. Messages being processed are skipped.
     """
-    from mcom.service_bus import worker
-
-    if _single(log_ids, dry_run, everything, **filters):
-        try:
-            msg = worker.retry(log_ids[0])
-        except (LookupError, ValueError) as e:
-            raise CommandError(str(e)) from None
-        click.echo(f"Message #{msg.pk} ({msg.direction} {msg.topic}) queued for retry.")
-        return
-    _bulk("retry", dry_run, log_ids=log_ids, everything=everything, **filters)
+    _change("retry", "queued for retry", log_ids, dry_run, everything, **filters)
 
 
 @click.command("oms:queue:ignore")
@@ -137,16 +143,7 @@ def ignore_cmd(log_ids: tuple[int, ...], dry_run: bool, everything: bool, **filt
 
     Same selection as oms:queue:retry (default status error without LOG_IDs; --all for no filter).
     """
-    from mcom.service_bus import worker
-
-    if _single(log_ids, dry_run, everything, **filters):
-        try:
-            msg = worker.ignore(log_ids[0])
-        except (LookupError, ValueError) as e:
-            raise CommandError(str(e)) from None
-        click.echo(f"Message #{msg.pk} ({msg.direction} {msg.topic}) ignored.")
-        return
-    _bulk("ignore", dry_run, log_ids=log_ids, everything=everything, **filters)
+    _change("ignore", "ignored", log_ids, dry_run, everything, **filters)
 
 
 @click.command("oms:queue:list")
