@@ -167,6 +167,9 @@ def test_return_requested_approved_refunded(sandbox: SandboxServer, bus: Bus, re
     second = bus.ok("magento.postsales.return_management.authorize", {"return": {
         "order_id": "000000001", "lines": [{"sku": "24-MB04"}]}})
     assert second["rma"] == "RMA-CS-000000001-2"
+    # its REQUESTED is delivered after the answer, in the background: wait for it, or the
+    # REJECTED (delivered while the action runs) may arrive first
+    assert receiver.wait_for(RETURN_UPDATED, 3)[2].params["return"]["status"]["code"] == "REQUESTED"
     sandbox.api.reject_return(second["rma"])
     assert receiver.wait_for(RETURN_UPDATED, 4)[3].params["return"]["status"]["code"] == "REJECTED"
 
