@@ -165,6 +165,18 @@ def test_batch_hook_exports_many_orders_once_each(place: PlaceOrder) -> None:
     ]
 
 
+def test_batch_hook_takes_two_statements_per_group_and_one_for_a_repeat(
+        place: PlaceOrder, django_assert_num_queries: Any) -> None:
+    orders = [place() for _ in range(3)]
+    jobs.export_orders()
+    sent = [(json.loads(creates(o)[0].payload), {"order_id": o.increment_id}) for o in orders]
+    with django_assert_num_queries(2):  # UPDATE … RETURNING (locks and marks), one INSERT of the history rows
+        export.export_sent_many(sent)
+    with django_assert_num_queries(1):  # already exported: the UPDATE matches nothing, no history row
+        export.export_sent_many(sent)
+    assert OrderStatusHistory.objects.filter(comment="Exported to the OMS").count() == 3
+
+
 def test_given_up_send_is_superseded_by_a_new_create(place: PlaceOrder) -> None:
     order = place()
     jobs.export_orders()

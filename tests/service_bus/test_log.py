@@ -193,3 +193,19 @@ def test_complete_many_with_repeated_results_is_all_or_nothing(bus: FakeBus, rou
     log.complete_many([(c.id, []) for c in claimed if c.id != msgs[4].pk], claimed[0].token)
     assert [s for s, _ in _rows(*msgs)] == ["complete"] * 4 + ["processing", "complete"]
     assert set(LoggedMessage.objects.filter(status="complete").values_list("result", flat=True)) == {"[]"}
+
+
+def test_complete_many_with_distinct_results_is_all_or_nothing_and_stores_each_result(
+        bus: FakeBus, routes: Any) -> None:
+    from django.db import transaction
+
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(6)]
+    claimed = log.claim(LoggedMessage.OUT, 10, lease_seconds=LEASE)
+    LoggedMessage.objects.filter(pk=msgs[4].pk).update(locked_until=timezone.now() + timedelta(hours=1))  # taken over
+    with pytest.raises(log.ClaimLost), transaction.atomic():  # one result per row: a VALUES list / executemany
+        log.complete_many([(c.id, {"order_id": f"o{c.id}", "note": "it's 100%"}) for c in claimed], claimed[0].token)
+    assert [s for s, _ in _rows(*msgs)] == ["processing"] * 6
+    log.complete_many([(c.id, {"order_id": f"o{c.id}"}) for c in claimed if c.id != msgs[4].pk], claimed[0].token)
+    assert [s for s, _ in _rows(*msgs)] == ["complete"] * 4 + ["processing", "complete"]
+    results = dict(LoggedMessage.objects.filter(status="complete").values_list("id", "result"))
+    assert results == {m.pk: f'{{"order_id":"o{m.pk}"}}' for m in msgs if m.pk != msgs[4].pk}

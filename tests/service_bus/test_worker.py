@@ -279,6 +279,21 @@ def test_outbound_batch_hook_failure_parks_only_that_message_and_holds_its_entit
     assert sorted(log_id for log_id, _ in routes.SENT) == [a.pk, c.pk]
 
 
+def test_outbound_successes_are_recorded_in_groups_without_savepoints(
+        bus: FakeBus, routes: Any, env: Any) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    env(queue__send_concurrency=4)
+    bus.gate = 4  # four sends finish together: they are recorded as one group
+    msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(4)]
+    with CaptureQueriesContext(connection) as queries:
+        assert worker.send_outbound() == 4
+    sql = [q["sql"].upper() for q in queries.captured_queries]
+    assert not [s for s in sql if "SAVEPOINT" in s]  # a savepoint per hook only after a hook failed
+    assert sorted(log_id for log_id, _ in routes.SENT) == [m.pk for m in msgs]
+    assert set(LoggedMessage.objects.filter(pk__in=[m.pk for m in msgs]).values_list("status", flat=True)) == {"complete"}
+
+
 def test_outbound_rows_released_unsent_get_their_attempt_back(bus: FakeBus, routes: Any) -> None:
     msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(3)]
     worker.request_stop()

@@ -583,10 +583,20 @@ _COMPLETE_IN_SQL = (
 )
 
 
+#: PostgreSQL: rows with their own results in one statement (an ``executemany`` is a pipeline of one
+#: statement per row there, several waits on the server per group of sends)
+_COMPLETE_VALUES_SQL = (
+    f"UPDATE {TABLE} AS t SET status = '{Status.COMPLETE.value}', processed_at = %s, last_error = '', "  # noqa: S608
+    "result = v.res, locked_until = NULL, updated_at = %s FROM (VALUES {rows}) AS v(id, res) "
+    "WHERE t.id = v.id AND t.status = 'processing' AND t.locked_until = %s"
+)
+
+
 def complete_many(done: Iterable[tuple[int, Any]], token: datetime) -> None:
     """Mark claimed rows ``(id, result)`` of one claim ``complete`` (the caller's transaction): one
-    ``UPDATE … WHERE id IN`` per distinct result when results repeat (a page of products), else
-    one ``executemany``. Raises :class:`ClaimLost` when any of them is no longer ours."""
+    ``UPDATE … WHERE id IN`` per distinct result when results repeat (a page of products), else one
+    ``UPDATE … FROM (VALUES …)`` (PostgreSQL) or one ``executemany`` (SQLite). Raises
+    :class:`ClaimLost` when any of them is no longer ours."""
     now = _dt(timezone.now())
     tok = _dt(token)
     by_result: dict[str, list[int]] = {}
@@ -595,7 +605,15 @@ def complete_many(done: Iterable[tuple[int, Any]], token: datetime) -> None:
     total = sum(len(v) for v in by_result.values())
     changed = 0
     with connection.cursor() as cur:
-        if len(by_result) * 4 > total:
+        if len(by_result) * 4 > total and connection.vendor == "postgresql":
+            pairs = [(log_id, res) for res, ids in by_result.items() for log_id in ids]
+            for start in range(0, len(pairs), _IN_CHUNK):
+                chunk = pairs[start:start + _IN_CHUNK]
+                rows = ", ".join(["(%s::bigint, %s::text)"] * len(chunk))
+                cur.execute(_COMPLETE_VALUES_SQL.format(rows=rows),
+                            [now, now, *(v for pair in chunk for v in pair), tok])
+                changed += cur.rowcount
+        elif len(by_result) * 4 > total:
             cur.executemany(_COMPLETE_SQL, [(now, res, now, log_id, tok) for res, ids in by_result.items() for log_id in ids])
             changed = cur.rowcount
         else:

@@ -15,9 +15,13 @@ thread never touches the database) and records every outcome as soon as it arriv
   transaction; ``on_sent_many`` per run of one method): finished sends wait for the next ones to
   finish at most :data:`GROUP_SECONDS` and never more than ``send_concurrency`` of them, a failure
   or an entity with a next message waiting is recorded at once, and nothing of an entity starts
-  before its previous success is recorded. A worker killed mid-pass re-sends at most what was in
-  flight or waiting to be recorded (≤ 2 × ``send_concurrency``; one with ``send_concurrency = 1``;
-  the message ids are stable and the OMS ignores duplicates) — never a batch.
+  before its previous success is recorded; sends of other entities are started into the free
+  slots while a group of successes is being recorded. A worker killed mid-pass re-sends at most
+  what was in flight or waiting to be recorded (≤ 2 × ``send_concurrency``; one with
+  ``send_concurrency = 1``; the message ids are stable and the OMS ignores duplicates) — never a
+  batch. A group's hooks run without savepoints; when one raises, the group's transaction is rolled
+  back and recorded again a message at a time, each hook in its own savepoint, so only the failing
+  message is parked (with its reason).
 - **Leases.** Every held row (waiting, in flight) is renewed while the pass runs, when less than
   ``max(lease_seconds / 2, message_time_limit + 1)`` is left; a row whose claim was taken over is
   dropped (not recorded). Rows not started when the pass stops (stop requested, deadline,
@@ -134,64 +138,83 @@ class Sent:
     result: Any
 
 
-def _run_sent_hooks(sent: Sequence[Sent]) -> dict[int, str]:
-    """Run the ``on_sent``/``on_sent_many`` hooks of ``sent`` (in order, runs of one method at a
-    time); returns ``{log id: error}`` of the messages whose hook failed (their writes rolled back)."""
-    failed: dict[int, str] = {}
+def _runs(sent: Sequence[Sent]) -> list[tuple[registry.OutboundRoute, Sequence[Sent]]]:
+    """``sent`` cut into runs of one method, in order, with their route (runs without hooks left out)."""
+    out: list[tuple[registry.OutboundRoute, Sequence[Sent]]] = []
     start = 0
     while start < len(sent):
         topic = sent[start].claim.topic
         stop = start
         while stop < len(sent) and sent[stop].claim.topic == topic:
             stop += 1
-        run, start = sent[start:stop], stop
         route = registry.outbound_route(topic)
-        if route is None or (route.on_sent_many is None and route.on_sent is None):
-            continue
-        many, hook = route.on_sent_many, route.on_sent
+        if route is not None and (route.on_sent_many is not None or route.on_sent is not None):
+            out.append((route, sent[start:stop]))
+        start = stop
+    return out
 
-        def call(items: Sequence[Sent], many: registry.SentManyHook | None = many, hook: Any = hook) -> None:
-            if many is not None:
-                many([(s.message, s.result) for s in items])
-            else:
-                for s in items:
-                    hook(s.message, s.result)
 
-        if len(run) > 1:
-            try:
-                with transaction.atomic():
-                    call(run)
-                continue
-            except Exception:  # noqa: BLE001 - find the failing message(s) one by one below
-                log.info("outbound %s: on_sent for %d messages failed; calling it per message", topic, len(run))
+def _call_hooks(route: registry.OutboundRoute, items: Sequence[Sent]) -> None:
+    if route.on_sent_many is not None:
+        route.on_sent_many([(s.message, s.result) for s in items])
+    elif route.on_sent is not None:
+        for s in items:
+            route.on_sent(s.message, s.result)
+
+
+def _run_sent_hooks(sent: Sequence[Sent]) -> dict[int, str]:
+    """Run the ``on_sent``/``on_sent_many`` hooks of ``sent`` one message at a time, each in its own
+    savepoint; returns ``{log id: error}`` of the messages whose hook failed (their writes rolled back)."""
+    failed: dict[int, str] = {}
+    for route, run in _runs(sent):
         for s in run:
             try:
                 with transaction.atomic():
-                    call([s])
+                    _call_hooks(route, [s])
             except Exception as e:  # noqa: BLE001 - the OMS has it; record the hook failure, never resend
-                log.exception("outbound #%d %s: on_sent hook failed", s.claim.id, topic)
+                log.exception("outbound #%d %s: on_sent hook failed", s.claim.id, s.claim.topic)
                 failed[s.claim.id] = f"delivered, but on_sent failed: {type(e).__name__}: {e}"[:4000]
     return failed
 
 
-def record_sent(sent: Sequence[Sent], token: datetime) -> dict[int, str | None]:
+class _HookFailed(Exception):
+    """A hook raised in the savepoint-free recording: the group is recorded again, one by one."""
+
+
+def record_sent(sent: Sequence[Sent], token: datetime, *, one_by_one: bool = False) -> dict[int, str | None]:
     """Mark delivered messages of one claim token ``complete`` and run their hooks, in one
-    transaction; returns their new statuses (None: claim lost — nothing recorded for that one)."""
+    transaction; returns their new statuses (None: claim lost — nothing recorded for that one).
+
+    The hooks of a group run as one call per method and without savepoints (each costs two
+    statements, a round trip each on PostgreSQL); when one raises, the whole transaction is rolled
+    back and recorded again with a savepoint per message (``one_by_one``), so the failing message
+    is parked with its reason and the others complete."""
     if not sent:
         return {}
+    failed: dict[int, str] = {}
     try:
         with transaction.atomic():
             message_log.complete_many([(s.claim.id, s.result) for s in sent], token)
-            failed = _run_sent_hooks(sent)
-            if failed:
-                message_log.park_delivered(failed)
+            if one_by_one:
+                failed = _run_sent_hooks(sent)
+                if failed:
+                    message_log.park_delivered(failed)
+            else:
+                for route, run in _runs(sent):
+                    try:
+                        _call_hooks(route, run)
+                    except Exception as e:  # noqa: BLE001 - found message by message below
+                        raise _HookFailed(route.method) from e
+    except _HookFailed as e:
+        log.info("outbound %s: on_sent for %d messages failed; recording them one by one", e, len(sent))
+        return record_sent(sent, token, one_by_one=True)
     except ClaimLost:
         if len(sent) == 1:
             log.warning("outbound #%d: claim lost while sending (lease too short?)", sent[0].claim.id)
             return {sent[0].claim.id: None}
         out: dict[int, str | None] = {}
         for s in sent:  # rare: some leases were taken over; record the others one by one
-            out.update(record_sent([s], token))
+            out.update(record_sent([s], token, one_by_one=one_by_one))
         return out
     for s in sent:
         if s.claim.id in failed:
@@ -420,6 +443,10 @@ class Pipeline:
                     self.unrecorded += done
                 if self.unrecorded and self._record_now():
                     group, self.unrecorded = self.unrecorded, []
+                    if not self.stopping and all(outcome[2] is None for _, outcome in group):
+                        # other entities' sends go out while this group is recorded (the group's own
+                        # entities stay busy until it is); after a failure, record it first
+                        self._start_ready(limit, failing=bool(self.streak))
                     self._record(group)
         finally:
             self._finish_inflight()
