@@ -2,7 +2,7 @@
 bare concurrent httpx client posting the same payloads to the same sandbox.
 
     .venv/bin/python bench/export_serve.py [--orders 2000] [--db sqlite|postgres] [--pg-url URL]
-        [--latency-ms 0] [--rounds 3]
+        [--latency-ms 0] [--rounds 3] [--workers 1]
 
 Setup (not timed), from bench/order_export.py: a throw-away instance root and database, the sandbox
 OMS in a subprocess, the bench store; per round N authorized pending orders inserted set-based (4 OMS
@@ -16,10 +16,13 @@ Measured per round, baseline and mcom alternating (B M, M B, …):
   the orders ``exported``. Time: from the first start of the export job in this server
   (``CronJobState.last_started_at``, polled every 20 ms) to the last ``processed_at`` of the orders'
   create messages, once every order is ``exported``; the process start-up (spawn → job start) is
-  printed beside it, not counted.
+  printed beside it, not counted. ``--workers N`` starts ``mcom serve --workers N``: N worker
+  children, each with all lanes; one of them runs the export pass (the job lock), all of them send,
+  so the export pass and the sending share no interpreter lock (the baseline then keeps
+  N × ``send_concurrency`` requests in flight, as many as the workers together).
 - **baseline**: ``order_export.baseline``: the same create payloads (ids prefixed so that the
   sandbox stores them) POSTed by one keep-alive ``httpx.Client`` from as many threads as the
-  worker's ``send_concurrency``.
+  workers' ``send_concurrency`` together.
 
 Prints orders/s of each round and the median ratio mcom/baseline (aim ≥ 0.8).
 """
@@ -85,7 +88,7 @@ class Phases:
     cpu: dict[str, float]  # CPU seconds per process during ``seconds``
 
 
-def mcom_serve(root: Path, round_no: int, timeout: float, sandbox_pid: int) -> Phases:
+def mcom_serve(root: Path, round_no: int, timeout: float, sandbox_pid: int, workers: int = 1) -> Phases:
     """Start ``mcom serve``, wait until every order is exported, and time it (see the module doc)."""
     from django.db import connections
     from django.db.models import Max
@@ -98,7 +101,8 @@ def mcom_serve(root: Path, round_no: int, timeout: float, sandbox_pid: int) -> P
     port = oe.free_port()
     log = open(root / "var" / "log" / f"bench-serve-{round_no}.out", "ab")  # noqa: SIM115 - closed below
     spawned = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "mcom.cli.main", "serve", "--port", str(port)], cwd=str(root),
+    proc = subprocess.Popen([sys.executable, "-m", "mcom.cli.main", "serve", "--port", str(port),
+                             "--workers", str(workers)], cwd=str(root),
                             env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     job_started: float | None = None
     try:
@@ -145,6 +149,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=0, help="OMS latency injected by the sandbox")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0, help="per mcom round, seconds")
+    parser.add_argument("--workers", type=int, default=1, help="mcom serve --workers N (worker children)")
     args = parser.parse_args()
     for key in [k for k in os.environ if k.startswith("MCOM_")]:
         del os.environ[key]  # the instance is the bench's, defaults untouched
@@ -163,19 +168,19 @@ def main() -> None:
             oe.configure(root, db_url, sandbox_url)
             from mcom import envconfig
 
-            concurrency = envconfig.current().queue.send_concurrency
+            concurrency = envconfig.current().queue.send_concurrency * args.workers
             oe.set_latency(sandbox_url, args.latency_ms)
             oe.make_store()
-            print(f"{args.orders} orders per round (4 OMS lines each) on {args.db}, mcom serve defaults "
-                  f"(send_concurrency {concurrency}), OMS latency {args.latency_ms} ms, {args.rounds} rounds", flush=True)
+            print(f"{args.orders} orders per round (4 OMS lines each) on {args.db}, mcom serve defaults, "
+                  f"{args.workers} worker(s) (requests in flight {concurrency}), OMS latency {args.latency_ms} ms, {args.rounds} rounds", flush=True)
             for r in range(args.rounds):
                 oe.make_orders(args.orders)
                 payloads = oe.prepared_payloads(f"B{r}-")
                 if r % 2 == 0:
                     base = oe.baseline(sandbox_url, payloads, concurrency)
-                    ph = mcom_serve(root, r, args.timeout, sandbox.pid)
+                    ph = mcom_serve(root, r, args.timeout, sandbox.pid, args.workers)
                 else:
-                    ph = mcom_serve(root, r, args.timeout, sandbox.pid)
+                    ph = mcom_serve(root, r, args.timeout, sandbox.pid, args.workers)
                     base = oe.baseline(sandbox_url, payloads, concurrency)
                 base_rate, real_rate = args.orders / base, args.orders / ph.seconds
                 ratios.append(real_rate / base_rate)
