@@ -15,8 +15,8 @@ thread never touches the database) and records every outcome as soon as it arriv
   transaction; ``on_sent_many`` per run of one method): finished sends wait for the next ones to
   finish at most :data:`GROUP_SECONDS` and never more than ``send_concurrency`` of them, a failure
   or an entity with a next message waiting is recorded at once, and nothing of an entity starts
-  before its previous success is recorded; sends of other entities are started into the free
-  slots while a group of successes is being recorded. A worker killed mid-pass re-sends at most
+  before its previous success is recorded; with ``send_concurrency`` > 1, sends of other entities
+  are started into the free slots while a group of successes is being recorded. A worker killed mid-pass re-sends at most
   what was in flight or waiting to be recorded (≤ 2 × ``send_concurrency``; one with
   ``send_concurrency = 1``; the message ids are stable and the OMS ignores duplicates) — never a
   batch. A group's hooks run without savepoints; when one raises, the group's transaction is rolled
@@ -443,9 +443,10 @@ class Pipeline:
                     self.unrecorded += done
                 if self.unrecorded and self._record_now():
                     group, self.unrecorded = self.unrecorded, []
-                    if not self.stopping and all(outcome[2] is None for _, outcome in group):
+                    if self.concurrency > 1 and not self.stopping and all(o[2] is None for _, o in group):
                         # other entities' sends go out while this group is recorded (the group's own
-                        # entities stay busy until it is); after a failure, record it first
+                        # entities stay busy until it is); after a failure, record it first. Not with
+                        # one slot: there a send runs in this thread and would finish unrecorded too
                         self._start_ready(limit, failing=bool(self.streak))
                     self._record(group)
         finally:
