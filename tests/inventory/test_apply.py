@@ -121,3 +121,26 @@ def test_reapplying_the_same_message_is_idempotent(catalog: Any, eu: Any) -> Non
     apply(params)
     assert (stock_of(), index_of()) == first
     assert Product.objects.count() == 6
+
+
+def test_the_cyclic_collector_waits_while_a_snapshot_is_applied_and_is_restored_after(
+        catalog: Any, eu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from mcom.inventory import stock
+
+    seen: list[bool] = []
+    real_apply = stock.apply_snapshot
+
+    def apply_snapshot(snap: Any) -> Any:
+        seen.append(gc.isenabled())  # the SQLite document of 10,000 lines is built in here
+        return real_apply(snap)
+
+    monkeypatch.setattr(stock, "apply_snapshot", apply_snapshot)
+    assert gc.isenabled()
+    apply(snapshot(mode="DELTA", created_on=T1, **{"SKU-1": 1}))
+    assert seen == [False]
+    assert gc.isenabled()
+    with pytest.raises(InvalidPayload):
+        apply({"snapshot": {"aggregate_id": "eu", "mode": "SOMETIMES"}})
+    assert gc.isenabled()  # restored after a refused message too
