@@ -319,47 +319,40 @@ def test_outbound_sends_concurrently_across_entities_and_in_order_within_one(
     assert {(r.status, r.attempts) for r in rows} == {("complete", 1)}
 
 
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """What the sender does, in order: ``("send", log id)`` and ``("recorded", log id)``."""
+    seen: list[tuple[str, int]] = []
+    real_send, real_record = sender.send_one, sender.record_sent
+
+    def send_one(c: Any, *args: Any) -> Any:
+        seen.append(("send", c.id))
+        return real_send(c, *args)
+
+    def record_sent(sent: Any, token: Any, **kwargs: Any) -> Any:
+        seen.extend(("recorded", s.claim.id) for s in sent)
+        return real_record(sent, token, **kwargs)
+
+    monkeypatch.setattr(sender, "send_one", send_one)
+    monkeypatch.setattr(sender, "record_sent", record_sent)
+    return seen
+
+
 def test_outbound_next_message_of_an_entity_waits_for_the_previous_to_be_recorded(
-        bus: FakeBus, routes: Any, env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        bus: FakeBus, routes: Any, env: Any, steps: list[tuple[str, int]]) -> None:
     env(queue__send_concurrency=4)
     first = outbox.enqueue(routes.OUT_EVENT, {"n": 0}, entity_key="p:x")
     second = outbox.enqueue(routes.OUT_EVENT, {"n": 1}, entity_key="p:x")
-    seen: list[tuple[str, int]] = []
-    real_send, real_record = sender.send_one, sender.record_sent
-
-    def send_one(c: Any, *args: Any) -> Any:
-        seen.append(("send", c.id))
-        return real_send(c, *args)
-
-    def record_sent(sent: Any, token: Any) -> Any:
-        seen.extend(("recorded", s.claim.id) for s in sent)
-        return real_record(sent, token)
-
-    monkeypatch.setattr(sender, "send_one", send_one)
-    monkeypatch.setattr(sender, "record_sent", record_sent)
     assert worker.send_outbound() == 2
-    assert seen == [("send", first.pk), ("recorded", first.pk), ("send", second.pk), ("recorded", second.pk)]
+    assert steps == [("send", first.pk), ("recorded", first.pk), ("send", second.pk), ("recorded", second.pk)]
 
 
 def test_outbound_with_one_slot_records_every_send_before_the_next_of_any_entity(
-        bus: FakeBus, routes: Any, env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        bus: FakeBus, routes: Any, env: Any, steps: list[tuple[str, int]]) -> None:
     env(queue__send_concurrency=1)  # a kill then re-sends at most one message
     msgs = [outbox.enqueue(routes.OUT_EVENT, {"n": i}, entity_key=f"p:{i}") for i in range(3)]
-    seen: list[tuple[str, int]] = []
-    real_send, real_record = sender.send_one, sender.record_sent
-
-    def send_one(c: Any, *args: Any) -> Any:
-        seen.append(("send", c.id))
-        return real_send(c, *args)
-
-    def record_sent(sent: Any, token: Any) -> Any:
-        seen.extend(("recorded", s.claim.id) for s in sent)
-        return real_record(sent, token)
-
-    monkeypatch.setattr(sender, "send_one", send_one)
-    monkeypatch.setattr(sender, "record_sent", record_sent)
     assert worker.send_outbound() == 3
-    assert seen == [(step, m.pk) for m in msgs for step in ("send", "recorded")]
+    assert steps == [(step, m.pk) for m in msgs for step in ("send", "recorded")]
 
 
 def test_outbound_lease_is_renewed_for_the_rest_of_the_batch(bus: FakeBus, routes: Any, env: Any) -> None:

@@ -24,6 +24,7 @@ Export rules:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -450,23 +451,29 @@ def export_sent_many(sent: Sequence[tuple[Mapping[str, Any], Any]]) -> None:
                 _history_sql_many(ids, comment, OrderStatusHistory.SOURCE_LOCAL, now)
 
 
+@functools.cache
+def _mark_exported_template(vendor: str) -> str:
+    """The ``UPDATE … RETURNING`` of :func:`_mark_exported_sql`, ``{marks}`` left for the ids (built
+    once per database vendor: it runs for every recorded group of sends)."""
+    meta = Order._meta
+    q = connection.ops.quote_name
+    col = {f.name: q(f.column or f.name) for f in meta.concrete_fields}
+    return (
+        f"UPDATE {q(meta.db_table)} SET {col['oms_export_state']} = %s, {col['oms_exported_at']} = %s, "  # noqa: S608
+        f"{col['oms_export_error']} = '', {col['oms_next_attempt_at']} = NULL, "
+        f"{col['oms_export_attempts']} = {col['oms_export_attempts']} + 1 "
+        f"WHERE {col['increment_id']} IN ({{marks}}) AND {col['oms_export_state']} <> %s "
+        f"RETURNING {col['id']}, {col['increment_id']}"
+    )
+
+
 def _mark_exported_sql(increment_ids: Sequence[str], now: datetime) -> list[tuple[int, str]]:
     """Orders of ``increment_ids`` not exported yet → ``exported`` (error cleared, attempt counted);
     returns their ``(id, increment_id)`` (one statement)."""
-    meta = Order._meta
-    table = connection.ops.quote_name(meta.db_table)
-    col = {f.name: connection.ops.quote_name(f.column or f.name) for f in meta.concrete_fields}
-    marks = ", ".join(["%s"] * len(increment_ids))
+    sql = _mark_exported_template(connection.vendor).format(marks=", ".join(["%s"] * len(increment_ids)))
     with connection.cursor() as cur:
-        cur.execute(
-            f"UPDATE {table} SET {col['oms_export_state']} = %s, {col['oms_exported_at']} = %s, "  # noqa: S608
-            f"{col['oms_export_error']} = '', {col['oms_next_attempt_at']} = NULL, "
-            f"{col['oms_export_attempts']} = {col['oms_export_attempts']} + 1 "
-            f"WHERE {col['increment_id']} IN ({marks}) AND {col['oms_export_state']} <> %s "
-            f"RETURNING {col['id']}, {col['increment_id']}",
-            [Order.EXPORT_EXPORTED, connection.ops.adapt_datetimefield_value(now), *increment_ids,
-             Order.EXPORT_EXPORTED],
-        )
+        cur.execute(sql, [Order.EXPORT_EXPORTED, connection.ops.adapt_datetimefield_value(now), *increment_ids,
+                          Order.EXPORT_EXPORTED])
         return [(int(pk), str(inc)) for pk, inc in cur.fetchall()]
 
 

@@ -605,7 +605,13 @@ def complete_many(done: Iterable[tuple[int, Any]], token: datetime) -> None:
     total = sum(len(v) for v in by_result.values())
     changed = 0
     with connection.cursor() as cur:
-        if len(by_result) * 4 > total and connection.vendor == "postgresql":
+        if len(by_result) * 4 <= total:  # results repeat: one UPDATE … WHERE id IN per result
+            for res, ids in by_result.items():
+                for start in range(0, len(ids), _IN_CHUNK):
+                    part = ids[start:start + _IN_CHUNK]
+                    cur.execute(_COMPLETE_IN_SQL.format(ids=_marks(len(part))), [now, res, now, *part, tok])
+                    changed += cur.rowcount
+        elif connection.vendor == "postgresql":
             pairs = [(log_id, res) for res, ids in by_result.items() for log_id in ids]
             for start in range(0, len(pairs), _IN_CHUNK):
                 chunk = pairs[start:start + _IN_CHUNK]
@@ -613,15 +619,9 @@ def complete_many(done: Iterable[tuple[int, Any]], token: datetime) -> None:
                 cur.execute(_COMPLETE_VALUES_SQL.format(rows=rows),
                             [now, now, *(v for pair in chunk for v in pair), tok])
                 changed += cur.rowcount
-        elif len(by_result) * 4 > total:
+        else:
             cur.executemany(_COMPLETE_SQL, [(now, res, now, log_id, tok) for res, ids in by_result.items() for log_id in ids])
             changed = cur.rowcount
-        else:
-            for res, ids in by_result.items():
-                for start in range(0, len(ids), _IN_CHUNK):
-                    part = ids[start:start + _IN_CHUNK]
-                    cur.execute(_COMPLETE_IN_SQL.format(ids=_marks(len(part))), [now, res, now, *part, tok])
-                    changed += cur.rowcount
     if changed != total:
         raise ClaimLost
 

@@ -16,10 +16,10 @@ thread never touches the database) and records every outcome as soon as it arriv
   finish at most :data:`GROUP_SECONDS` and never more than ``send_concurrency`` of them, a failure
   or an entity with a next message waiting is recorded at once, and nothing of an entity starts
   before its previous success is recorded; with ``send_concurrency`` > 1, sends of other entities
-  are started into the free slots while a group of successes is being recorded. A worker killed mid-pass re-sends at most
-  what was in flight or waiting to be recorded (≤ 2 × ``send_concurrency``; one with
-  ``send_concurrency = 1``; the message ids are stable and the OMS ignores duplicates) — never a
-  batch. A group's hooks run without savepoints; when one raises, the group's transaction is rolled
+  are started into the free slots while a group of successes is being recorded. A worker killed
+  mid-pass re-sends at most what was in flight or waiting to be recorded (≤ 2 ×
+  ``send_concurrency``; one with ``send_concurrency = 1``; the message ids are stable and the OMS
+  ignores duplicates) — never a batch. A group's hooks run without savepoints; when one raises, the group's transaction is rolled
   back and recorded again a message at a time, each hook in its own savepoint, so only the failing
   message is parked (with its reason).
 - **Leases.** Every held row (waiting, in flight) is renewed while the pass runs, when less than
