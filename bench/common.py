@@ -27,13 +27,26 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 METHOD = "mcom.bench.noop"
 SECRET = "bench-delivery-secret-0123456789abcdef"
-#: Benchmark settings come from ``BENCH_*`` variables, never ``MCOM_*``: the instance config loader
+#: Benchmark settings come from ``BENCH_*`` variables: the instance config loader
 #: (:mod:`mcom.envconfig`) reads every ``MCOM_*`` variable as a config key and refuses unknown ones.
 #: ``BENCH_PG``: the PostgreSQL server (no database); ``BENCH_PG_DB``: the benchmark database
-#: (dropped and recreated) — keeps parallel runs apart.
-for _old in ("MCOM_BENCH_PG", "MCOM_BENCH_PG_URL"):
-    if _old in os.environ:  # the config loader of every child would refuse it ("bench_pg: unknown key")
-        raise SystemExit(f"{_old} was renamed: set BENCH_PG (the PostgreSQL server URL, no database) instead")
+#: (dropped and recreated) — keeps parallel runs apart; ``BENCH_PG_URL``: a database to connect to
+#: for the order export benchmarks. The names 0.1.0's benchmarks read, ``MCOM_BENCH_PG`` (the
+#: server) and ``MCOM_BENCH_PG_URL`` (that database), still work: see :func:`adopt_old_names`.
+OLD_NAMES = {"MCOM_BENCH_PG": "BENCH_PG", "MCOM_BENCH_PG_URL": "BENCH_PG_URL"}
+
+
+def adopt_old_names(environ: Any = os.environ) -> None:
+    """Take ``MCOM_BENCH_PG``/``MCOM_BENCH_PG_URL`` as ``BENCH_PG``/``BENCH_PG_URL`` (a ``BENCH_*``
+    value set too wins) and remove them from the environment, before any instance config is loaded
+    here or in a child: the loader would refuse them ("bench_pg: unknown key")."""
+    for old, new in OLD_NAMES.items():
+        value = environ.pop(old, None)
+        if value is not None:
+            environ.setdefault(new, value)
+
+
+adopt_old_names()
 PG_SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 PG_DB = os.environ.get("BENCH_PG_DB", "mcom_bench")
 PG_URL = f"{PG_SERVER}/{PG_DB}"

@@ -37,6 +37,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402 - takes the old MCOM_BENCH_* names before any config is loaded
+
 CLIENT_ID = "bench"
 CLIENT_SECRET = "bench-client-secret"
 BUS_SECRET = "bench-delivery-secret-0123456789abcdef"
@@ -286,8 +290,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--orders", type=int, default=2_000, help="orders per round")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
-                        + "/postgres", help="a database on the PostgreSQL server to use (default: $BENCH_PG/postgres)")
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", common.PG_SERVER + "/postgres"),
+                        help="a database on the PostgreSQL server to use (default: $BENCH_PG_URL, else $BENCH_PG/postgres)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (both sides)")
     parser.add_argument("--latency-ms", type=int, default=0, help="OMS latency injected by the sandbox")
     parser.add_argument("--rounds", type=int, default=3)
